@@ -1,0 +1,38 @@
+# dronecoop — one way to install, check, test and run, locally and in CI.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install serve check test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Run the hub on an embedded SQLite store with a development signing key.
+serve: install
+	$(BIN)/dronecoop serve
+
+## Static checks: formatting, lint, strict typing, known vulnerabilities.
+check: install
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## The whole test suite against real SQLite and PostgreSQL (started or installed if needed).
+test: install
+	-bash scripts/services.sh
+	bash scripts/test.sh
+
+## Benchmarks (not tests): prints tables with ratios against named baselines.
+bench: install
+	-bash scripts/services.sh
+	$(PY) bench/dss.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis var

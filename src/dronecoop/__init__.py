@@ -1,0 +1,3 @@
+"""dronecoop: drone cooperation between allied organizations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from dronecoop.cli import main
+
+main()

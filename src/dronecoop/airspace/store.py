@@ -1,0 +1,105 @@
+"""The storage port of the airspace capability: what the DSS logic needs from a database.
+
+A store hands out transactions. ``write()`` transactions are serialised wherever they
+touch the same S2 cells (``lock_cells``) so that two conflicting creates can never both
+pass the key check; ``read()`` transactions see a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from dronecoop.airspace.model import (
+    ConstraintRef,
+    EntityID,
+    Footprint,
+    OperationalIntentRef,
+    Subscription,
+    SubscriptionID,
+    UssAvailability,
+    UssAvailabilityStatus,
+)
+
+T = TypeVar("T")
+
+
+class AirspaceTx(Protocol):
+    """One database transaction over the DSS's entities."""
+
+    def lock_cells(self, cells: Iterable[int]) -> None:
+        """Serialise against every other writer touching any of ``cells`` until commit."""
+
+    def get_operational_intent(
+        self, entity_id: EntityID, *, for_update: bool = False
+    ) -> OperationalIntentRef | None: ...
+
+    def search_operational_intents(
+        self, area: Footprint, *, now: datetime | None = None
+    ) -> list[OperationalIntentRef]:
+        """Intents sharing a cell with ``area`` whose time and altitude envelopes overlap it."""
+
+    def put_operational_intent(self, ref: OperationalIntentRef) -> None: ...
+
+    def delete_operational_intent(self, entity_id: EntityID) -> None: ...
+
+    def get_constraint(
+        self, entity_id: EntityID, *, for_update: bool = False
+    ) -> ConstraintRef | None: ...
+
+    def search_constraints(
+        self, area: Footprint, *, now: datetime | None = None
+    ) -> list[ConstraintRef]: ...
+
+    def put_constraint(self, ref: ConstraintRef) -> None: ...
+
+    def delete_constraint(self, entity_id: EntityID) -> None: ...
+
+    def get_subscription(
+        self, subscription_id: SubscriptionID, *, for_update: bool = False
+    ) -> Subscription | None: ...
+
+    def search_subscriptions(
+        self, area: Footprint, *, now: datetime | None = None
+    ) -> list[Subscription]: ...
+
+    def put_subscription(self, sub: Subscription) -> None: ...
+
+    def delete_subscription(self, subscription_id: SubscriptionID) -> None: ...
+
+    def bump_notification_indices(
+        self, subscription_ids: Collection[SubscriptionID]
+    ) -> dict[SubscriptionID, int]:
+        """Increment each subscription's notification index; return the new values."""
+
+    def dependent_operational_intents(self, subscription_id: SubscriptionID) -> list[EntityID]:
+        """Ids of the intents attached to ``subscription_id``, in id order."""
+
+    def get_uss_availability(self, uss_id: str) -> UssAvailabilityStatus | None: ...
+
+    def get_uss_availabilities(self, uss_ids: Collection[str]) -> dict[str, UssAvailability]:
+        """Known availabilities of ``uss_ids`` (absent ones are Unknown)."""
+
+    def put_uss_availability(self, status: UssAvailabilityStatus) -> None: ...
+
+    def put_report(self, report_id: str, reporter: str, body_json: str, at: datetime) -> None:
+        """Keep a USS's error report (F3548-21 DSS reports)."""
+
+    def delete_expired(self, ended_before: datetime) -> int:
+        """Delete entities whose time envelope ended before ``ended_before``; return count."""
+
+
+class AirspaceStore(Protocol):
+    """A database holding the DSS's entities.
+
+    Work is passed in as a function of a transaction so that the store can run it again
+    when the database reports a transient failure (deadlock, serialisation failure,
+    busy file); the function must therefore have no side effect outside ``tx``.
+    """
+
+    def write(self, work: Callable[[AirspaceTx], T]) -> T: ...
+
+    def read(self, work: Callable[[AirspaceTx], T]) -> T: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Authentication: RS256 bearer JWTs carrying the standards' scope strings."""

@@ -1,0 +1,192 @@
+"""Bearer token verification: RS256 only, keys from PEM files or JWKS URLs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+from dronecoop.auth.errors import InvalidToken, MissingScope, MissingToken
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "RS256"
+JWKS_MIN_REFRESH_INTERVAL_S = 60.0
+CLOCK_SKEW_LEEWAY_S = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's subject, issuer and granted scopes."""
+
+    sub: str
+    iss: str | None
+    scopes: frozenset[str]
+
+    def require(self, *any_of: str) -> None:
+        """Raise MissingScope unless the principal holds at least one of ``any_of``."""
+        if any_of and not self.scopes.intersection(any_of):
+            raise MissingScope(
+                f"token lacks the required scope: one of {', '.join(sorted(any_of))} is needed"
+            )
+
+
+def load_public_key_pem(data: bytes) -> RSAPublicKey:
+    """Load an RSA public key from PEM: a public key, a certificate or a private key."""
+    if b"CERTIFICATE" in data:
+        from cryptography import x509
+
+        key: Any = x509.load_pem_x509_certificate(data).public_key()
+    elif b"PRIVATE KEY" in data:
+        key = load_pem_private_key(data, password=None).public_key()
+    else:
+        key = load_pem_public_key(data)
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("only RSA keys are supported (RS256)")  # noqa: TRY004 - a bad value
+    return key
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs against a set of trusted RSA public keys."""
+
+    def __init__(
+        self,
+        keys: Iterable[RSAPublicKey] = (),
+        *,
+        audiences: Sequence[str],
+        issuers: Sequence[str] = (),
+        jwks_urls: Sequence[str] = (),
+        http: httpx.Client | None = None,
+    ) -> None:
+        self._static_keys = list(keys)
+        self._jwks_keys: dict[str, RSAPublicKey] = {}
+        self._audiences = list(audiences)
+        self._issuers = list(issuers)
+        self._jwks_urls = list(jwks_urls)
+        self._http = http
+        self._jwks_lock = threading.Lock()
+        self._jwks_fetched_at = float("-inf")
+        if not self._static_keys and not self._jwks_urls:
+            raise ValueError("no trusted keys: configure public key files or JWKS URLs")
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path], **kwargs: Any) -> TokenVerifier:
+        return cls([load_public_key_pem(Path(p).read_bytes()) for p in paths], **kwargs)
+
+    def verify_header(self, authorization: str | None) -> Principal:
+        """Verify an ``Authorization: Bearer ...`` header value."""
+        if not authorization:
+            raise MissingToken("missing Authorization header with a Bearer token")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MissingToken("Authorization header must be 'Bearer <token>'")
+        return self.verify(token.strip())
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from exc
+        alg = header.get("alg")
+        if alg != ALGORITHM:
+            raise InvalidToken(f"token algorithm {alg!r} is not accepted; only RS256 is")
+        claims = self._decode_with_candidates(token, header.get("kid"))
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise InvalidToken("token has no 'sub' claim")
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise InvalidToken("token 'scope' claim must be a space-separated string")
+        iss = claims.get("iss")
+        return Principal(
+            sub=sub, iss=iss if isinstance(iss, str) else None, scopes=frozenset(scope.split())
+        )
+
+    def _decode_with_candidates(self, token: str, kid: object) -> dict[str, Any]:
+        candidates = self._candidate_keys(kid)
+        if not candidates:
+            raise InvalidToken(f"token key id {kid!r} is not trusted")
+        last: jwt.PyJWTError | None = None
+        for key in candidates:
+            try:
+                return self._decode(token, key)
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+            except jwt.ExpiredSignatureError as exc:
+                raise InvalidToken("token has expired") from exc
+            except jwt.InvalidAudienceError as exc:
+                raise InvalidToken(
+                    f"token audience is not accepted here (accepted: {', '.join(self._audiences)})"
+                ) from exc
+            except jwt.InvalidIssuerError as exc:
+                raise InvalidToken("token issuer is not trusted") from exc
+            except jwt.MissingRequiredClaimError as exc:
+                raise InvalidToken(f"token lacks the '{exc.claim}' claim") from exc
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(f"invalid token: {exc}") from exc
+        raise InvalidToken("token signature does not match any trusted key") from last
+
+    def _decode(self, token: str, key: RSAPublicKey) -> dict[str, Any]:
+        options: dict[str, Any] = {"require": ["exp", "sub", "aud"]}
+        kwargs: dict[str, Any] = {}
+        if self._issuers:
+            kwargs["issuer"] = self._issuers
+            options["require"].append("iss")
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=self._audiences,
+            options=options,  # type: ignore[arg-type]
+            leeway=CLOCK_SKEW_LEEWAY_S,
+            **kwargs,
+        )
+        return claims
+
+    def _candidate_keys(self, kid: object) -> list[RSAPublicKey]:
+        if isinstance(kid, str) and self._jwks_urls:
+            key = self._jwks_keys.get(kid)
+            if key is None:
+                self._refresh_jwks()
+                key = self._jwks_keys.get(kid)
+            if key is not None:
+                return [key]
+        if not self._jwks_keys and self._jwks_urls:
+            self._refresh_jwks()
+        return (
+            [*self._static_keys, *self._jwks_keys.values()]
+            if not isinstance(kid, str) or not self._jwks_urls
+            else list(self._static_keys)
+        )
+
+    def _refresh_jwks(self) -> None:
+        with self._jwks_lock:
+            now = time.monotonic()
+            if now - self._jwks_fetched_at < JWKS_MIN_REFRESH_INTERVAL_S:
+                return
+            self._jwks_fetched_at = now
+            client = self._http or httpx.Client(timeout=5.0)
+            keys: dict[str, RSAPublicKey] = {}
+            for url in self._jwks_urls:
+                try:
+                    response = client.get(url)
+                    response.raise_for_status()
+                    for jwk in response.json().get("keys", []):
+                        if jwk.get("kty") != "RSA":
+                            continue
+                        key = jwt.algorithms.RSAAlgorithm.from_jwk(jwk)
+                        if isinstance(key, RSAPublicKey):
+                            keys[str(jwk.get("kid", len(keys)))] = key
+                except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+                    logger.warning("could not fetch JWKS from %s: %s", url, exc)
+            if keys:
+                self._jwks_keys = keys

@@ -1,0 +1,67 @@
+"""The one settings object, read at start-up from ``DRONECOOP_*`` variables and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DB_URL = "sqlite:///var/dronecoop.sqlite3"
+
+
+def _split_list(value: object) -> object:
+    """Accept comma-separated strings for list settings (``a,b``) as well as JSON lists."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            import json
+
+            return json.loads(stripped)
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a dronecoop node is configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="DRONECOOP_", extra="ignore")
+
+    db_url: str = Field(
+        default=DEFAULT_DB_URL,
+        description="SQLAlchemy URL: sqlite:///PATH (embedded) or postgresql+psycopg://...",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8082
+    public_base_url: str = Field(
+        default="",
+        description="URL peers use to reach this node; defaults to http://HOST:PORT.",
+    )
+
+    # Auth: RS256 bearer JWTs.
+    auth_public_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    auth_jwks_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    auth_audiences: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["localhost"])
+    auth_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted `iss` values; empty accepts any issuer."
+    )
+    dev_signing_key_file: Path | None = Field(
+        default=None,
+        description="Private PEM key whose public half is trusted and which `dronecoop token` "
+        "signs with; created on first use. Development only.",
+    )
+
+    max_request_bytes: int = 1_000_000
+    cleanup_interval_s: float = 60.0
+
+    @field_validator(
+        "auth_public_key_files", "auth_jwks_urls", "auth_audiences", "auth_issuers", mode="before"
+    )
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"

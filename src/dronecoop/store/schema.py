@@ -1,0 +1,112 @@
+"""The relational schema, shared by SQLite and PostgreSQL (Alembic migrations follow it).
+
+Times are stored as integer microseconds since the Unix epoch, UTC (``*_us``), so that
+both engines compare them exactly and cheaply. Each spatial entity keeps its S2 cells
+twice: packed in its row (to re-read it whole) and one row per cell in a ``*_cells``
+table whose primary key indexes the search ``cell_id IN (...)``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ID = String(64)
+
+
+def _cells_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("cell_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("entity_id", ID, primary_key=True),
+        Index(f"ix_{name}_entity", "entity_id"),
+    )
+
+
+operational_intents = Table(
+    "scd_operational_intents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("manager", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("ovn", String(255), nullable=False),
+    Column("uss_base_url", String(2048), nullable=False),
+    Column("subscription_id", ID, nullable=True, index=True),
+    Column("time_start_us", BigInteger, nullable=False),
+    Column("time_end_us", BigInteger, nullable=False, index=True),
+    Column("altitude_lower_m", Float, nullable=True),
+    Column("altitude_upper_m", Float, nullable=True),
+    Column("cells", LargeBinary, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+operational_intent_cells = _cells_table("scd_operational_intent_cells")
+
+constraints = Table(
+    "scd_constraints",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("manager", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("ovn", String(255), nullable=False),
+    Column("uss_base_url", String(2048), nullable=False),
+    Column("time_start_us", BigInteger, nullable=False),
+    Column("time_end_us", BigInteger, nullable=False, index=True),
+    Column("altitude_lower_m", Float, nullable=True),
+    Column("altitude_upper_m", Float, nullable=True),
+    Column("cells", LargeBinary, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+constraint_cells = _cells_table("scd_constraint_cells")
+
+subscriptions = Table(
+    "scd_subscriptions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("manager", String(255), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("uss_base_url", String(2048), nullable=False),
+    Column("notification_index", Integer, nullable=False),
+    Column("notify_for_operational_intents", Boolean, nullable=False),
+    Column("notify_for_constraints", Boolean, nullable=False),
+    Column("implicit", Boolean, nullable=False),
+    Column("time_start_us", BigInteger, nullable=False),
+    Column("time_end_us", BigInteger, nullable=False, index=True),
+    Column("altitude_lower_m", Float, nullable=True),
+    Column("altitude_upper_m", Float, nullable=True),
+    Column("cells", LargeBinary, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+subscription_cells = _cells_table("scd_subscription_cells")
+
+uss_availability = Table(
+    "scd_uss_availability",
+    metadata,
+    Column("uss_id", String(255), primary_key=True),
+    Column("availability", String(16), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+reports = Table(
+    "dss_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("reporter", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
