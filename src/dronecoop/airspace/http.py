@@ -7,7 +7,7 @@ Bodies are parsed with the ``uas_standards`` wire types, converted to the core's
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -72,9 +72,8 @@ async def _json_body(request: Request) -> Any:
         raise BadRequest(f"Malformed params: request body is not valid JSON ({exc})") from exc
 
 
-def _area(body: Any, wire_type: type[Any], *, require_outline: bool = True) -> Area:
-    params = wire.parse_body(body, wire_type)
-    aoi = params.get("area_of_interest")
+def _area(body: Any, what: str, *, require_outline: bool = True) -> Area:
+    aoi = wire.require_object(body, what).get("area_of_interest")
     if aoi is None:
         raise BadRequest("Missing area_of_interest")
     volume = wire.parse_volume4d(aoi, "area_of_interest")
@@ -129,47 +128,58 @@ def missing_key_response(exc: MissingKey, caller: Caller) -> Response:
     return OrjsonResponse(body, status_code=409)
 
 
-def _oir_request(body: Any) -> OperationalIntentRequest:
-    params = wire.parse_body(body, api.PutOperationalIntentReferenceParameters)
-    volumes = wire.parse_volumes(params.extents, "extents")
-    new_sub = params.get("new_subscription")
-    state = params.state
+def _key(body: Mapping[str, Any]) -> frozenset[str]:
+    key = body.get("key")
+    if key is None:
+        return frozenset()
+    if not isinstance(key, list) or not all(isinstance(k, str) for k in key):
+        raise BadRequest("key must be a list of OVN strings")
+    return frozenset(key)
+
+
+def _oir_request(raw: Any) -> OperationalIntentRequest:
+    what = "PutOperationalIntentReferenceParameters"
+    body = wire.require_object(raw, what)
+    new_sub = body.get("new_subscription")
+    implicit = None
+    if new_sub is not None:
+        new_sub = wire.require_object(new_sub, "ImplicitSubscriptionParameters")
+        implicit = ImplicitSubscriptionRequest(
+            uss_base_url=wire.optional_str(new_sub, "uss_base_url") or "",
+            notify_for_constraints=wire.optional_bool(new_sub, "notify_for_constraints"),
+        )
     return OperationalIntentRequest(
-        extents=area_of(volumes),
-        key=frozenset(str(k) for k in (params.get("key") or [])),
-        state=str(getattr(state, "value", state)),
-        uss_base_url=str(params.uss_base_url),
-        subscription_id=None
-        if params.get("subscription_id") is None
-        else str(params.subscription_id),
-        new_subscription=(
-            None
-            if new_sub is None
-            else ImplicitSubscriptionRequest(
-                uss_base_url=str(new_sub.get("uss_base_url") or ""),
-                notify_for_constraints=bool(new_sub.get("notify_for_constraints") or False),
-            )
-        ),
-        requested_ovn_suffix=(
-            None if body.get("requested_ovn_suffix") is None else str(body["requested_ovn_suffix"])
-        ),
+        extents=area_of(wire.parse_volumes(body.get("extents"), "extents")),
+        key=_key(body),
+        state=wire.required_str(body, "state", what),
+        uss_base_url=wire.required_str(body, "uss_base_url", what),
+        subscription_id=wire.optional_str(body, "subscription_id"),
+        new_subscription=implicit,
+        requested_ovn_suffix=wire.optional_str(body, "requested_ovn_suffix"),
     )
 
 
-def _cr_request(body: Any) -> ConstraintRequest:
-    params = wire.parse_body(body, api.PutConstraintReferenceParameters)
-    volumes = wire.parse_volumes(params.extents, "extents")
-    return ConstraintRequest(extents=area_of(volumes), uss_base_url=str(params.uss_base_url))
+def _cr_request(raw: Any) -> ConstraintRequest:
+    what = "PutConstraintReferenceParameters"
+    body = wire.require_object(raw, what)
+    return ConstraintRequest(
+        extents=area_of(wire.parse_volumes(body.get("extents"), "extents")),
+        uss_base_url=wire.required_str(body, "uss_base_url", what),
+    )
 
 
-def _subscription_request(body: Any) -> SubscriptionRequest:
-    params = wire.parse_body(body, api.PutSubscriptionParameters)
-    volume = wire.parse_volume4d(params.extents, "extents")
+def _subscription_request(raw: Any) -> SubscriptionRequest:
+    what = "PutSubscriptionParameters"
+    body = wire.require_object(raw, what)
+    extents = body.get("extents")
+    if extents is None:
+        raise BadRequest(f'Required field "extents" not specified in {what}')
+    volume = wire.parse_volume4d(extents, "extents")
     return SubscriptionRequest(
         extents=area_of([volume], require_outline=False),
-        uss_base_url=str(params.uss_base_url),
-        notify_for_operational_intents=bool(params.get("notify_for_operational_intents") or False),
-        notify_for_constraints=bool(params.get("notify_for_constraints") or False),
+        uss_base_url=wire.required_str(body, "uss_base_url", what),
+        notify_for_operational_intents=wire.optional_bool(body, "notify_for_operational_intents"),
+        notify_for_constraints=wire.optional_bool(body, "notify_for_constraints"),
     )
 
 
@@ -222,7 +232,7 @@ def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
         "Query operational intent references",
     )
     async def query_operational_intents(request: Request, caller: Caller) -> Response:
-        area = _area(await _json_body(request), api.QueryOperationalIntentReferenceParameters)
+        area = _area(await _json_body(request), "QueryOperationalIntentReferenceParameters")
         refs, avail = await run_in_threadpool(service.query_operational_intents, caller, area)
         return OrjsonResponse(
             {"operational_intent_references": [_oir(r, caller, avail) for r in refs]}
@@ -289,7 +299,7 @@ def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
     # -- constraint references ----------------------------------------------------------------
     @route("POST", "/constraint_references/query", SCOPES_CR_READ, "Query constraint references")
     async def query_constraints(request: Request, caller: Caller) -> Response:
-        area = _area(await _json_body(request), api.QueryConstraintReferenceParameters)
+        area = _area(await _json_body(request), "QueryConstraintReferenceParameters")
         refs = await run_in_threadpool(service.query_constraints, caller, area)
         return OrjsonResponse({"constraint_references": [_cr(r, caller) for r in refs]})
 
@@ -337,7 +347,7 @@ def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
     @route("POST", "/subscriptions/query", SCOPES_SUBSCRIPTIONS, "Query subscriptions")
     async def query_subscriptions(request: Request, caller: Caller) -> Response:
         try:
-            area = _area(await _json_body(request), api.QuerySubscriptionParameters)
+            area = _area(await _json_body(request), "QuerySubscriptionParameters")
         except AreaTooLarge as exc:
             return standard_error(413, str(exc))
         views = await run_in_threadpool(service.query_subscriptions, caller, area)
