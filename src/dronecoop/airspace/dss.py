@@ -40,7 +40,7 @@ from dronecoop.airspace.model import (
     UssAvailability,
     UssAvailabilityStatus,
 )
-from dronecoop.airspace.store import AirspaceStore, AirspaceTx
+from dronecoop.airspace.store import AirspaceStore, AirspaceTx, EntityKind
 
 SCOPE_STRATEGIC_COORDINATION = "utm.strategic_coordination"
 SCOPE_CONSTRAINT_MANAGEMENT = "utm.constraint_management"
@@ -65,7 +65,7 @@ def utc_now() -> datetime:
 
 def parse_entity_id(raw: str, what: str = "ID") -> EntityID:
     """A version-4 UUID, canonicalised to lower case (InterUSS IDFromString)."""
-    if not _UUID4.match(raw):
+    if not _UUID4.fullmatch(raw):
         raise BadRequest(f"Invalid {what} format: `{raw}`")
     return EntityID(raw.lower())
 
@@ -218,31 +218,28 @@ def _availabilities(tx: AirspaceTx, managers: Iterable[str]) -> Availabilities:
     return Availabilities(tx.get_uss_availabilities(set(managers)))
 
 
+def _known_availabilities(refs: Iterable[OperationalIntentRef]) -> Availabilities:
+    """The managers' availabilities as read along with ``refs``."""
+    return Availabilities({ref.manager: ref.uss_availability for ref in refs})
+
+
 def _notify(
     tx: AirspaceTx, footprints: Sequence[Footprint], *, for_constraints: bool
 ) -> list[SubscriberNotice]:
-    """Bump and return every subscription interested in a change over ``footprints``."""
-    interested: dict[SubscriptionID, Subscription] = {}
-    for fp in footprints:
-        # Subscriptions are matched on cells and time only (no altitude), as InterUSS does.
-        unbounded = replace(fp, altitude_lower_w84_m=None, altitude_upper_w84_m=None)
-        for sub in tx.search_subscriptions(unbounded):
-            wanted = (
-                sub.notify_for_constraints
-                if for_constraints
-                else sub.notify_for_operational_intents
-            )
-            if wanted:
-                interested[sub.id] = sub
-    indices = tx.bump_notification_indices(list(interested))
+    """Bump and return every subscription interested in a change over ``footprints``.
+
+    The footprints (old and new extents) are united as InterUSS does: all their cells
+    over the envelope of their times; altitudes play no part.
+    """
+    union = Footprint(
+        cells=frozenset().union(*(fp.cells for fp in footprints)),
+        time_start=min(fp.time_start for fp in footprints),
+        time_end=max(fp.time_end for fp in footprints),
+    )
     return [
-        SubscriberNotice(sub_id, interested[sub_id].uss_base_url, index)
-        for sub_id, index in sorted(indices.items())
+        SubscriberNotice(sub_id, url, index)
+        for sub_id, url, index in tx.notify_subscriptions(union, for_constraints=for_constraints)
     ]
-
-
-def _covers(outer: Footprint, inner: Footprint) -> bool:
-    return inner.cells <= outer.cells
 
 
 class DssService:
@@ -262,7 +259,7 @@ class DssService:
             ref = tx.get_operational_intent(entity_id)
             if ref is None:
                 raise NotFound(f"OperationalIntent {entity_id} not found")
-            return ref, _availabilities(tx, [ref.manager])
+            return ref, _known_availabilities([ref])
 
         return self._store.read(work)
 
@@ -274,7 +271,7 @@ class DssService:
 
         def work(tx: AirspaceTx) -> tuple[list[OperationalIntentRef], Availabilities]:
             refs = tx.search_operational_intents(area.footprint())
-            return refs, _availabilities(tx, (r.manager for r in refs))
+            return refs, _known_availabilities(refs)
 
         return self._store.read(work)
 
@@ -340,6 +337,7 @@ class DssService:
         footprint = request.extents.footprint()
 
         def work(tx: AirspaceTx) -> OperationalIntentChange:
+            tx.lock_entity(EntityKind.OPERATIONAL_INTENT, entity_id)
             old = tx.get_operational_intent(entity_id, for_update=True)
             tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             if old is not None:
@@ -378,7 +376,7 @@ class DssService:
                         updated_at=now,
                     )
                     tx.lock_cells(attached.footprint.cells)
-                    tx.put_subscription(attached)
+                    tx.put_subscription(attached, None)
                 else:
                     attached = None
             else:
@@ -402,7 +400,7 @@ class DssService:
                 footprint=footprint,
                 updated_at=now,
             )
-            tx.put_operational_intent(ref)
+            tx.put_operational_intent(ref, old)
             if remove_previous and previous_sub is not None:
                 tx.delete_subscription(previous_sub.id)
             touched = [footprint] if old is None else [footprint, old.footprint]
@@ -442,7 +440,7 @@ class DssService:
             updated_at=now,
         )
         tx.lock_cells(cells)
-        tx.put_subscription(grown)
+        tx.put_subscription(grown, sub)
         return grown
 
     def _check_key(
@@ -456,7 +454,7 @@ class DssService:
     ) -> None:
         """Raise MissingKey unless ``key`` holds the OVN of every entity the change must respect."""
         relevant = tx.search_operational_intents(footprint)
-        availability = _availabilities(tx, (r.manager for r in relevant))
+        availability = _known_availabilities(relevant)
         missing_ops = [
             op
             for op in relevant
@@ -488,6 +486,7 @@ class DssService:
             raise BadRequest("Missing OVN for operational intent to modify")
 
         def work(tx: AirspaceTx) -> OperationalIntentChange:
+            tx.lock_entity(EntityKind.OPERATIONAL_INTENT, entity_id)
             old = tx.get_operational_intent(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"OperationalIntent {entity_id} not found")
@@ -506,7 +505,7 @@ class DssService:
             tx.delete_operational_intent(entity_id)
             if remove_sub and sub is not None:
                 tx.delete_subscription(sub.id)
-            return OperationalIntentChange(old, subscribers, _availabilities(tx, [old.manager]))
+            return OperationalIntentChange(old, subscribers, _known_availabilities([old]))
 
         return self._store.write(work)
 
@@ -544,6 +543,7 @@ class DssService:
         footprint = request.extents.footprint()
 
         def work(tx: AirspaceTx) -> ConstraintChange:
+            tx.lock_entity(EntityKind.CONSTRAINT, entity_id)
             old = tx.get_constraint(entity_id, for_update=True)
             tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             if old is None:
@@ -563,7 +563,7 @@ class DssService:
                 footprint=footprint,
                 updated_at=now,
             )
-            tx.put_constraint(ref)
+            tx.put_constraint(ref, old)
             touched = [footprint] if old is None else [footprint, old.footprint]
             return ConstraintChange(ref, _notify(tx, touched, for_constraints=True))
 
@@ -575,6 +575,7 @@ class DssService:
             raise BadRequest("Missing OVN for constraint to modify")
 
         def work(tx: AirspaceTx) -> ConstraintChange:
+            tx.lock_entity(EntityKind.CONSTRAINT, entity_id)
             old = tx.get_constraint(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"Constraint {entity_id} not found")
@@ -628,6 +629,7 @@ class DssService:
         bounds = request.extents.bounds
 
         def work(tx: AirspaceTx) -> SubscriptionChange:
+            tx.lock_entity(EntityKind.SUBSCRIPTION, sub_id)
             old = tx.get_subscription(sub_id, for_update=True)
             start = bounds.time_start
             if start is None:
@@ -681,7 +683,7 @@ class DssService:
                 footprint=footprint,
                 updated_at=now,
             )
-            tx.put_subscription(sub)
+            tx.put_subscription(sub, old)
             search_area = replace(footprint, altitude_lower_w84_m=None, altitude_upper_w84_m=None)
             ops = (
                 tx.search_operational_intents(search_area)
@@ -689,9 +691,11 @@ class DssService:
                 else None
             )
             constraints = tx.search_constraints(search_area) if sub.notify_for_constraints else None
-            managers = [o.manager for o in ops or []]
             return SubscriptionChange(
-                SubscriptionView(sub, dependents), ops, constraints, _availabilities(tx, managers)
+                SubscriptionView(sub, dependents),
+                ops,
+                constraints,
+                _known_availabilities(ops or []),
             )
 
         return self._store.write(work)
@@ -702,6 +706,7 @@ class DssService:
             raise BadRequest("Missing version")
 
         def work(tx: AirspaceTx) -> SubscriptionView:
+            tx.lock_entity(EntityKind.SUBSCRIPTION, sub_id)
             old = tx.get_subscription(sub_id, for_update=True)
             if old is None:
                 raise NotFound(f"Subscription {sub_id} not found")

@@ -44,6 +44,8 @@ class Footprint:
 
 @dataclass(frozen=True, slots=True)
 class OperationalIntentRef:
+    """An operational intent reference; ``uss_availability`` is its manager's, as read."""
+
     id: EntityID
     manager: ManagerID
     version: int
@@ -53,6 +55,7 @@ class OperationalIntentRef:
     subscription_id: SubscriptionID | None
     footprint: Footprint
     updated_at: datetime
+    uss_availability: UssAvailability = UssAvailability.UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)

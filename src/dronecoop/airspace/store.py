@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
+from enum import IntEnum
 from typing import Protocol, TypeVar
 
 from dronecoop.airspace.model import (
@@ -25,11 +26,24 @@ from dronecoop.airspace.model import (
 T = TypeVar("T")
 
 
+class EntityKind(IntEnum):
+    OPERATIONAL_INTENT = 1
+    CONSTRAINT = 2
+    SUBSCRIPTION = 3
+
+
 class AirspaceTx(Protocol):
     """One database transaction over the DSS's entities."""
 
     def lock_cells(self, cells: Iterable[int]) -> None:
         """Serialise against every other writer touching any of ``cells`` until commit."""
+
+    def lock_entity(self, kind: EntityKind, entity_id: str) -> None:
+        """Serialise against every other writer of this entity id until commit.
+
+        Taken before the entity is read, so that two creates of one id cannot both find
+        it absent; always before ``lock_cells``.
+        """
 
     def get_operational_intent(
         self, entity_id: EntityID, *, for_update: bool = False
@@ -40,7 +54,10 @@ class AirspaceTx(Protocol):
     ) -> list[OperationalIntentRef]:
         """Intents sharing a cell with ``area`` whose time and altitude envelopes overlap it."""
 
-    def put_operational_intent(self, ref: OperationalIntentRef) -> None: ...
+    def put_operational_intent(
+        self, ref: OperationalIntentRef, previous: OperationalIntentRef | None
+    ) -> None:
+        """Insert ``ref``, or replace ``previous`` (the stored version read in this tx)."""
 
     def delete_operational_intent(self, entity_id: EntityID) -> None: ...
 
@@ -52,7 +69,7 @@ class AirspaceTx(Protocol):
         self, area: Footprint, *, now: datetime | None = None
     ) -> list[ConstraintRef]: ...
 
-    def put_constraint(self, ref: ConstraintRef) -> None: ...
+    def put_constraint(self, ref: ConstraintRef, previous: ConstraintRef | None) -> None: ...
 
     def delete_constraint(self, entity_id: EntityID) -> None: ...
 
@@ -64,14 +81,19 @@ class AirspaceTx(Protocol):
         self, area: Footprint, *, now: datetime | None = None
     ) -> list[Subscription]: ...
 
-    def put_subscription(self, sub: Subscription) -> None: ...
+    def put_subscription(self, sub: Subscription, previous: Subscription | None) -> None: ...
 
     def delete_subscription(self, subscription_id: SubscriptionID) -> None: ...
 
-    def bump_notification_indices(
-        self, subscription_ids: Collection[SubscriptionID]
-    ) -> dict[SubscriptionID, int]:
-        """Increment each subscription's notification index; return the new values."""
+    def notify_subscriptions(
+        self, area: Footprint, *, for_constraints: bool
+    ) -> list[tuple[SubscriptionID, str, int]]:
+        """Bump the notification index of every subscription interested in ``area``.
+
+        Interested: notifies for operational intents (or constraints), shares a cell with
+        ``area`` and overlaps its time envelope (altitudes are ignored, as InterUSS does).
+        Returns ``(id, uss_base_url, new notification index)`` in id order.
+        """
 
     def dependent_operational_intents(self, subscription_id: SubscriptionID) -> list[EntityID]:
         """Ids of the intents attached to ``subscription_id``, in id order."""

@@ -73,7 +73,8 @@ def parse_time(value: Any, field: str) -> datetime:
     if not isinstance(raw, str):
         raise BadRequest(f"{field}.value must be an RFC 3339 string")
     try:
-        moment = datetime.fromisoformat(raw)
+        # RFC 3339 5.6 allows lower-case "t" and "z"; fromisoformat does not.
+        moment = datetime.fromisoformat(raw.upper())
     except ValueError as exc:
         raise BadRequest(f"{field}.value is not an RFC 3339 time: {raw!r}") from exc
     if moment.tzinfo is None:

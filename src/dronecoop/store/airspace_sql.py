@@ -1,5 +1,10 @@
 """SQL implementation of the airspace store, for SQLite and PostgreSQL alike.
 
+Statements are plain SQL executed on the driver's cursor inside a SQLAlchemy-managed
+connection and transaction: building SQLAlchemy expressions cost ~0.2 ms per statement,
+more than the statements themselves, on the DSS's hottest path. The schema and its
+migrations stay in SQLAlchemy/Alembic (``store.schema``).
+
 Concurrency discipline (see ``airspace.store``):
 - SQLite: one writer at a time (an in-process lock plus ``BEGIN IMMEDIATE``), readers in
   WAL snapshots; ``lock_cells`` has nothing left to do.
@@ -12,26 +17,16 @@ Concurrency discipline (see ``airspace.store``):
 from __future__ import annotations
 
 import logging
+import sqlite3
 import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Row,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, OperationalError
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from dronecoop.airspace.model import (
     ConstraintRef,
@@ -45,8 +40,8 @@ from dronecoop.airspace.model import (
     UssAvailability,
     UssAvailabilityStatus,
 )
-from dronecoop.store import schema
-from dronecoop.store.engine import SqliteWriterLock, build_engine, is_sqlite, normalise_url
+from dronecoop.airspace.store import EntityKind
+from dronecoop.store.engine import SqliteWriterLock, build_engine, normalise_url
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +52,30 @@ MAX_ATTEMPTS = 8
 RETRY_BACKOFF_S = 0.005
 # PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
 _RETRYABLE_PG_CODES = {"40001", "40P01"}
+
+_OI = "scd_operational_intents"
+_CR = "scd_constraints"
+_SUB = "scd_subscriptions"
+_OI_COLS = (
+    "id, manager, version, state, ovn, uss_base_url, subscription_id, "
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+)
+# Operational intents are read with their manager's availability (InterUSS joins the same).
+_OI_SELECT = (
+    "SELECT o.id, o.manager, o.version, o.state, o.ovn, o.uss_base_url, o.subscription_id, "
+    "o.time_start_us, o.time_end_us, o.altitude_lower_m, o.altitude_upper_m, o.cells, "
+    "o.updated_at_us, a.availability "
+    f"FROM {_OI} o LEFT JOIN scd_uss_availability a ON a.uss_id = o.manager"
+)
+_CR_COLS = (
+    "id, manager, version, ovn, uss_base_url, "
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+)
+_SUB_COLS = (
+    "id, manager, version, uss_base_url, notification_index, notify_for_operational_intents, "
+    "notify_for_constraints, implicit, "
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+)
 
 
 def to_us(moment: datetime) -> int:
@@ -73,349 +92,380 @@ def pack_cells(cells: Iterable[int]) -> bytes:
     return struct.pack(f"<{len(ordered)}q", *ordered)
 
 
-def unpack_cells(blob: bytes) -> frozenset[int]:
-    return frozenset(struct.unpack(f"<{len(blob) // 8}q", blob))
+def unpack_cells(blob: bytes | memoryview) -> frozenset[int]:
+    data = bytes(blob)
+    return frozenset(struct.unpack(f"<{len(data) // 8}q", data))
 
 
-def _footprint(row: Row[Any]) -> Footprint:
+def _footprint(row: Sequence[Any], at: int) -> Footprint:
+    """The footprint stored in ``row[at:at + 5]`` (start, end, lower, upper, cells)."""
     return Footprint(
-        cells=unpack_cells(row.cells),
-        time_start=from_us(row.time_start_us),
-        time_end=from_us(row.time_end_us),
-        altitude_lower_w84_m=row.altitude_lower_m,
-        altitude_upper_w84_m=row.altitude_upper_m,
+        cells=unpack_cells(row[at + 4]),
+        time_start=from_us(row[at]),
+        time_end=from_us(row[at + 1]),
+        altitude_lower_w84_m=row[at + 2],
+        altitude_upper_w84_m=row[at + 3],
     )
 
 
-def _footprint_columns(fp: Footprint) -> dict[str, Any]:
-    return {
-        "time_start_us": to_us(fp.time_start),
-        "time_end_us": to_us(fp.time_end),
-        "altitude_lower_m": fp.altitude_lower_w84_m,
-        "altitude_upper_m": fp.altitude_upper_w84_m,
-        "cells": pack_cells(fp.cells),
-    }
+def _footprint_values(fp: Footprint) -> tuple[Any, ...]:
+    return (
+        to_us(fp.time_start),
+        to_us(fp.time_end),
+        fp.altitude_lower_w84_m,
+        fp.altitude_upper_w84_m,
+        pack_cells(fp.cells),
+    )
 
 
-def _op_from_row(row: Row[Any]) -> OperationalIntentRef:
+def _previous_footprint(
+    previous: OperationalIntentRef | ConstraintRef | Subscription | None,
+) -> Footprint | None:
+    return None if previous is None else previous.footprint
+
+
+def _op_from_row(row: Sequence[Any]) -> OperationalIntentRef:
     return OperationalIntentRef(
-        id=EntityID(row.id),
-        manager=ManagerID(row.manager),
-        version=row.version,
-        state=OperationalIntentState(row.state),
-        ovn=row.ovn,
-        uss_base_url=row.uss_base_url,
-        subscription_id=SubscriptionID(row.subscription_id) if row.subscription_id else None,
-        footprint=_footprint(row),
-        updated_at=from_us(row.updated_at_us),
+        id=EntityID(row[0]),
+        manager=ManagerID(row[1]),
+        version=row[2],
+        state=OperationalIntentState(row[3]),
+        ovn=row[4],
+        uss_base_url=row[5],
+        subscription_id=SubscriptionID(row[6]) if row[6] else None,
+        footprint=_footprint(row, 7),
+        updated_at=from_us(row[12]),
+        uss_availability=UssAvailability(row[13] or UssAvailability.UNKNOWN.value),
     )
 
 
-def _constraint_from_row(row: Row[Any]) -> ConstraintRef:
+def _constraint_from_row(row: Sequence[Any]) -> ConstraintRef:
     return ConstraintRef(
-        id=EntityID(row.id),
-        manager=ManagerID(row.manager),
-        version=row.version,
-        ovn=row.ovn,
-        uss_base_url=row.uss_base_url,
-        footprint=_footprint(row),
-        updated_at=from_us(row.updated_at_us),
+        id=EntityID(row[0]),
+        manager=ManagerID(row[1]),
+        version=row[2],
+        ovn=row[3],
+        uss_base_url=row[4],
+        footprint=_footprint(row, 5),
+        updated_at=from_us(row[10]),
     )
 
 
-def _subscription_from_row(row: Row[Any]) -> Subscription:
+def _subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
-        id=SubscriptionID(row.id),
-        manager=ManagerID(row.manager),
-        version=row.version,
-        uss_base_url=row.uss_base_url,
-        notification_index=row.notification_index,
-        notify_for_operational_intents=bool(row.notify_for_operational_intents),
-        notify_for_constraints=bool(row.notify_for_constraints),
-        implicit=bool(row.implicit),
-        footprint=_footprint(row),
-        updated_at=from_us(row.updated_at_us),
+        id=SubscriptionID(row[0]),
+        manager=ManagerID(row[1]),
+        version=row[2],
+        uss_base_url=row[3],
+        notification_index=row[4],
+        notify_for_operational_intents=bool(row[5]),
+        notify_for_constraints=bool(row[6]),
+        implicit=bool(row[7]),
+        footprint=_footprint(row, 8),
+        updated_at=from_us(row[13]),
     )
 
 
 class SqlAirspaceTx:
-    """One transaction; implements ``airspace.store.AirspaceTx``."""
+    """One transaction on a driver connection; implements ``airspace.store.AirspaceTx``."""
 
-    def __init__(self, conn: Connection, *, postgres: bool) -> None:
-        self._conn = conn
+    def __init__(self, dbapi_connection: Any, *, postgres: bool) -> None:
+        self._cursor = dbapi_connection.cursor()
         self._postgres = postgres
 
-    # -- locking -----------------------------------------------------------------------
+    # -- SQL dialect ---------------------------------------------------------------------
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run ``sql`` written with ``?`` placeholders on either driver."""
+        if self._postgres:
+            sql = sql.replace("?", "%s")
+        self._cursor.execute(sql, params)
+        return self._cursor
+
+    def _in(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+        """``column IN values`` as SQL and parameters for this driver."""
+        ordered = sorted(values)
+        if self._postgres:
+            return f"{column} = ANY(?)", [ordered]
+        return f"{column} IN ({','.join('?' * len(ordered))})", ordered
+
+    # -- locking -------------------------------------------------------------------------
     def lock_cells(self, cells: Iterable[int]) -> None:
         if not self._postgres:
             return  # the single SQLite writer already excludes every other writer
         ordered = sorted(set(cells))
         if ordered:
-            self._conn.execute(
-                text("SELECT pg_advisory_xact_lock(c) FROM unnest(CAST(:cells AS bigint[])) AS c"),
-                {"cells": ordered},
+            self._exec(
+                "SELECT pg_advisory_xact_lock(c) FROM unnest(CAST(? AS bigint[])) AS c", [ordered]
             )
 
-    # -- generic helpers ---------------------------------------------------------------
-    def _get(self, table: Table, entity_id: str, for_update: bool) -> Row[Any] | None:
-        query = select(table).where(table.c.id == entity_id)
-        if for_update and self._postgres:
-            query = query.with_for_update()
-        return self._conn.execute(query).first()
+    def lock_entity(self, kind: EntityKind, entity_id: str) -> None:
+        if not self._postgres:
+            return
+        # The two-int4 advisory key space does not overlap the int8 one used for cells.
+        self._exec("SELECT pg_advisory_xact_lock(?, hashtext(?))", [int(kind), entity_id])
 
-    def _search(
-        self, table: Table, cells_table: Table, area: Footprint, now: datetime | None
-    ) -> Sequence[Row[Any]]:
+    # -- generic helpers -----------------------------------------------------------------
+    def _get(self, select: str, entity_id: str, for_update: bool) -> Any:
+        # FOR UPDATE OF o: lock the entity's row only, not the joined availability row.
+        lock = " FOR UPDATE OF o" if for_update and self._postgres else ""
+        return self._exec(f"{select} WHERE o.id = ?{lock}", [entity_id]).fetchone()
+
+    def _area_filter(self, table: str, area: Footprint) -> tuple[list[str], list[Any]]:
+        """SQL conditions on alias ``o`` selecting rows of ``table`` that meet ``area``."""
+        cells_sql, params = self._in("cell_id", area.cells)
+        sql = [
+            f"o.id IN (SELECT entity_id FROM {table[:-1]}_cells WHERE {cells_sql})",
+            "AND o.time_end_us >= ? AND o.time_start_us <= ?",
+        ]
+        params += [to_us(area.time_start), to_us(area.time_end)]
+        if area.altitude_upper_w84_m is not None:
+            sql.append("AND (o.altitude_lower_m IS NULL OR o.altitude_lower_m <= ?)")
+            params.append(area.altitude_upper_w84_m)
+        if area.altitude_lower_w84_m is not None:
+            sql.append("AND (o.altitude_upper_m IS NULL OR o.altitude_upper_m >= ?)")
+            params.append(area.altitude_lower_w84_m)
+        return sql, params
+
+    def _search(self, select: str, table: str, area: Footprint, now: datetime | None) -> list[Any]:
         if not area.cells:
             return []
-        ids = select(cells_table.c.entity_id).where(
-            cells_table.c.cell_id.in_(bindparam("cells", expanding=True))
-        )
-        conditions = [
-            table.c.id.in_(ids),
-            table.c.time_end_us >= to_us(area.time_start),
-            table.c.time_start_us <= to_us(area.time_end),
-        ]
+        conditions, params = self._area_filter(table, area)
         if now is not None:
-            conditions.append(table.c.time_end_us >= to_us(now))
-        if area.altitude_upper_w84_m is not None:
-            conditions.append(
-                or_(
-                    table.c.altitude_lower_m.is_(None),
-                    table.c.altitude_lower_m <= area.altitude_upper_w84_m,
-                )
-            )
-        if area.altitude_lower_w84_m is not None:
-            conditions.append(
-                or_(
-                    table.c.altitude_upper_m.is_(None),
-                    table.c.altitude_upper_m >= area.altitude_lower_w84_m,
-                )
-            )
-        query = select(table).where(and_(*conditions)).order_by(table.c.id)
-        return self._conn.execute(query, {"cells": sorted(area.cells)}).all()
+            conditions.append("AND o.time_end_us >= ?")
+            params.append(to_us(now))
+        sql = f"{select} WHERE {' '.join(conditions)} ORDER BY o.id"
+        return list(self._exec(sql, params).fetchall())
 
     def _put(
-        self, table: Table, cells_table: Table, values: dict[str, Any], cells: frozenset[int]
+        self,
+        table: str,
+        cols: str,
+        values: tuple[Any, ...],
+        cells: frozenset[int],
+        previous: Footprint | None,
     ) -> None:
-        entity_id = values["id"]
-        existing = self._conn.execute(select(table.c.cells).where(table.c.id == entity_id)).first()
-        if existing is None:
-            self._conn.execute(table.insert().values(**values))
+        entity_id = values[0]
+        cells_table = f"{table[:-1]}_cells"
+        names = [c.strip() for c in cols.split(",")]
+        if previous is None:
+            marks = ",".join("?" * len(names))
+            self._exec(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
             old_cells: frozenset[int] = frozenset()
         else:
-            self._conn.execute(update(table).where(table.c.id == entity_id).values(**values))
-            old_cells = unpack_cells(existing.cells)
+            assignments = ", ".join(f"{name} = ?" for name in names[1:])
+            self._exec(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values[1:], entity_id])
+            old_cells = previous.cells
         removed = old_cells - cells
         added = cells - old_cells
         if removed:
-            self._conn.execute(
-                delete(cells_table).where(
-                    cells_table.c.entity_id == entity_id,
-                    cells_table.c.cell_id.in_(bindparam("removed", expanding=True)),
-                ),
-                {"removed": sorted(removed)},
+            in_sql, params = self._in("cell_id", removed)
+            self._exec(
+                f"DELETE FROM {cells_table} WHERE entity_id = ? AND {in_sql}", [entity_id, *params]
             )
         if added:
-            self._conn.execute(
-                cells_table.insert(),
-                [{"cell_id": cell, "entity_id": entity_id} for cell in sorted(added)],
-            )
+            if self._postgres:
+                self._exec(
+                    f"INSERT INTO {cells_table} (cell_id, entity_id) "
+                    "SELECT unnest(CAST(? AS bigint[])), ?",
+                    [sorted(added), entity_id],
+                )
+            else:
+                self._cursor.executemany(
+                    f"INSERT INTO {cells_table} (cell_id, entity_id) VALUES (?, ?)",
+                    [(cell, entity_id) for cell in sorted(added)],
+                )
 
-    def _delete(self, table: Table, cells_table: Table, entity_id: str) -> None:
-        self._conn.execute(delete(cells_table).where(cells_table.c.entity_id == entity_id))
-        self._conn.execute(delete(table).where(table.c.id == entity_id))
+    def _delete(self, table: str, entity_id: str) -> None:
+        self._exec(f"DELETE FROM {table[:-1]}_cells WHERE entity_id = ?", [entity_id])
+        self._exec(f"DELETE FROM {table} WHERE id = ?", [entity_id])
 
-    # -- operational intents ------------------------------------------------------------
+    # -- operational intents -------------------------------------------------------------
     def get_operational_intent(
         self, entity_id: EntityID, *, for_update: bool = False
     ) -> OperationalIntentRef | None:
-        row = self._get(schema.operational_intents, entity_id, for_update)
+        row = self._get(_OI_SELECT, entity_id, for_update)
         return None if row is None else _op_from_row(row)
 
     def search_operational_intents(
         self, area: Footprint, *, now: datetime | None = None
     ) -> list[OperationalIntentRef]:
-        rows = self._search(schema.operational_intents, schema.operational_intent_cells, area, now)
-        return [_op_from_row(row) for row in rows]
+        return [_op_from_row(row) for row in self._search(_OI_SELECT, _OI, area, now)]
 
-    def put_operational_intent(self, ref: OperationalIntentRef) -> None:
-        values = {
-            "id": ref.id,
-            "manager": ref.manager,
-            "version": ref.version,
-            "state": ref.state.value,
-            "ovn": ref.ovn,
-            "uss_base_url": ref.uss_base_url,
-            "subscription_id": ref.subscription_id,
-            "updated_at_us": to_us(ref.updated_at),
-            **_footprint_columns(ref.footprint),
-        }
-        self._put(
-            schema.operational_intents, schema.operational_intent_cells, values, ref.footprint.cells
+    def put_operational_intent(
+        self, ref: OperationalIntentRef, previous: OperationalIntentRef | None
+    ) -> None:
+        values = (
+            ref.id,
+            ref.manager,
+            ref.version,
+            ref.state.value,
+            ref.ovn,
+            ref.uss_base_url,
+            ref.subscription_id,
+            *_footprint_values(ref.footprint),
+            to_us(ref.updated_at),
         )
+        self._put(_OI, _OI_COLS, values, ref.footprint.cells, _previous_footprint(previous))
 
     def delete_operational_intent(self, entity_id: EntityID) -> None:
-        self._delete(schema.operational_intents, schema.operational_intent_cells, entity_id)
+        self._delete(_OI, entity_id)
 
-    # -- constraints --------------------------------------------------------------------
+    # -- constraints ---------------------------------------------------------------------
     def get_constraint(
         self, entity_id: EntityID, *, for_update: bool = False
     ) -> ConstraintRef | None:
-        row = self._get(schema.constraints, entity_id, for_update)
+        row = self._get(f"SELECT {_CR_COLS} FROM {_CR} o", entity_id, for_update)
         return None if row is None else _constraint_from_row(row)
 
     def search_constraints(
         self, area: Footprint, *, now: datetime | None = None
     ) -> list[ConstraintRef]:
-        rows = self._search(schema.constraints, schema.constraint_cells, area, now)
+        rows = self._search(f"SELECT {_CR_COLS} FROM {_CR} o", _CR, area, now)
         return [_constraint_from_row(row) for row in rows]
 
-    def put_constraint(self, ref: ConstraintRef) -> None:
-        values = {
-            "id": ref.id,
-            "manager": ref.manager,
-            "version": ref.version,
-            "ovn": ref.ovn,
-            "uss_base_url": ref.uss_base_url,
-            "updated_at_us": to_us(ref.updated_at),
-            **_footprint_columns(ref.footprint),
-        }
-        self._put(schema.constraints, schema.constraint_cells, values, ref.footprint.cells)
+    def put_constraint(self, ref: ConstraintRef, previous: ConstraintRef | None) -> None:
+        values = (
+            ref.id,
+            ref.manager,
+            ref.version,
+            ref.ovn,
+            ref.uss_base_url,
+            *_footprint_values(ref.footprint),
+            to_us(ref.updated_at),
+        )
+        self._put(_CR, _CR_COLS, values, ref.footprint.cells, _previous_footprint(previous))
 
     def delete_constraint(self, entity_id: EntityID) -> None:
-        self._delete(schema.constraints, schema.constraint_cells, entity_id)
+        self._delete(_CR, entity_id)
 
-    # -- subscriptions ------------------------------------------------------------------
+    # -- subscriptions -------------------------------------------------------------------
     def get_subscription(
         self, subscription_id: SubscriptionID, *, for_update: bool = False
     ) -> Subscription | None:
-        row = self._get(schema.subscriptions, subscription_id, for_update)
+        row = self._get(f"SELECT {_SUB_COLS} FROM {_SUB} o", subscription_id, for_update)
         return None if row is None else _subscription_from_row(row)
 
     def search_subscriptions(
         self, area: Footprint, *, now: datetime | None = None
     ) -> list[Subscription]:
-        rows = self._search(schema.subscriptions, schema.subscription_cells, area, now)
+        rows = self._search(f"SELECT {_SUB_COLS} FROM {_SUB} o", _SUB, area, now)
         return [_subscription_from_row(row) for row in rows]
 
-    def put_subscription(self, sub: Subscription) -> None:
-        values = {
-            "id": sub.id,
-            "manager": sub.manager,
-            "version": sub.version,
-            "uss_base_url": sub.uss_base_url,
-            "notification_index": sub.notification_index,
-            "notify_for_operational_intents": sub.notify_for_operational_intents,
-            "notify_for_constraints": sub.notify_for_constraints,
-            "implicit": sub.implicit,
-            "updated_at_us": to_us(sub.updated_at),
-            **_footprint_columns(sub.footprint),
-        }
-        self._put(schema.subscriptions, schema.subscription_cells, values, sub.footprint.cells)
+    def put_subscription(self, sub: Subscription, previous: Subscription | None) -> None:
+        values = (
+            sub.id,
+            sub.manager,
+            sub.version,
+            sub.uss_base_url,
+            sub.notification_index,
+            sub.notify_for_operational_intents,
+            sub.notify_for_constraints,
+            sub.implicit,
+            *_footprint_values(sub.footprint),
+            to_us(sub.updated_at),
+        )
+        self._put(_SUB, _SUB_COLS, values, sub.footprint.cells, _previous_footprint(previous))
 
     def delete_subscription(self, subscription_id: SubscriptionID) -> None:
-        self._delete(schema.subscriptions, schema.subscription_cells, subscription_id)
+        self._delete(_SUB, subscription_id)
 
-    def bump_notification_indices(
-        self, subscription_ids: Collection[SubscriptionID]
-    ) -> dict[SubscriptionID, int]:
-        table = schema.subscriptions
-        result: dict[SubscriptionID, int] = {}
-        # One row at a time in id order: concurrent bumpers lock rows in the same order.
-        for sub_id in sorted(subscription_ids):
-            row = self._conn.execute(
-                update(table)
-                .where(table.c.id == sub_id)
-                .values(notification_index=table.c.notification_index + 1)
-                .returning(table.c.notification_index)
-            ).first()
-            if row is not None:
-                result[sub_id] = row.notification_index
-        return result
+    def notify_subscriptions(
+        self, area: Footprint, *, for_constraints: bool
+    ) -> list[tuple[SubscriptionID, str, int]]:
+        if not area.cells:
+            return []
+        flag = "notify_for_constraints" if for_constraints else "notify_for_operational_intents"
+        conditions, params = self._area_filter(_SUB, area)
+        # PostgreSQL: lock the rows in id order first, so concurrent notifiers never deadlock.
+        lock = " ORDER BY o.id FOR UPDATE" if self._postgres else ""
+        rows = self._exec(
+            f"UPDATE {_SUB} SET notification_index = notification_index + 1 WHERE id IN "
+            f"(SELECT o.id FROM {_SUB} o WHERE o.{flag} AND {' '.join(conditions)}{lock}) "
+            "RETURNING id, uss_base_url, notification_index",
+            params,
+        ).fetchall()
+        return sorted((SubscriptionID(r[0]), r[1], r[2]) for r in rows)
 
     def dependent_operational_intents(self, subscription_id: SubscriptionID) -> list[EntityID]:
-        table = schema.operational_intents
-        rows = self._conn.execute(
-            select(table.c.id)
-            .where(table.c.subscription_id == subscription_id)
-            .order_by(table.c.id)
+        rows = self._exec(
+            f"SELECT id FROM {_OI} WHERE subscription_id = ? ORDER BY id", [subscription_id]
+        ).fetchall()
+        return [EntityID(row[0]) for row in rows]
+
+    # -- USS availability ----------------------------------------------------------------
+    def get_uss_availability(self, uss_id: str) -> UssAvailabilityStatus | None:
+        row = self._exec(
+            "SELECT uss_id, availability, version, updated_at_us "
+            "FROM scd_uss_availability WHERE uss_id = ?",
+            [uss_id],
+        ).fetchone()
+        if row is None:
+            return None
+        return UssAvailabilityStatus(
+            uss_id=row[0],
+            availability=UssAvailability(row[1]),
+            version=row[2],
+            updated_at=from_us(row[3]),
         )
-        return [EntityID(row.id) for row in rows]
 
     def get_uss_availabilities(self, uss_ids: Collection[str]) -> dict[str, UssAvailability]:
         if not uss_ids:
             return {}
-        table = schema.uss_availability
-        rows = self._conn.execute(
-            select(table.c.uss_id, table.c.availability).where(
-                table.c.uss_id.in_(bindparam("ids", expanding=True))
-            ),
-            {"ids": sorted(uss_ids)},
-        )
-        return {row.uss_id: UssAvailability(row.availability) for row in rows}
-
-    # -- USS availability ---------------------------------------------------------------
-    def get_uss_availability(self, uss_id: str) -> UssAvailabilityStatus | None:
-        table = schema.uss_availability
-        row = self._conn.execute(select(table).where(table.c.uss_id == uss_id)).first()
-        if row is None:
-            return None
-        return UssAvailabilityStatus(
-            uss_id=row.uss_id,
-            availability=UssAvailability(row.availability),
-            version=row.version,
-            updated_at=from_us(row.updated_at_us),
-        )
+        in_sql, params = self._in("uss_id", set(uss_ids))
+        rows = self._exec(
+            f"SELECT uss_id, availability FROM scd_uss_availability WHERE {in_sql}", params
+        ).fetchall()
+        return {row[0]: UssAvailability(row[1]) for row in rows}
 
     def put_uss_availability(self, status: UssAvailabilityStatus) -> None:
-        table = schema.uss_availability
-        values = {
-            "availability": status.availability.value,
-            "version": status.version,
-            "updated_at_us": to_us(status.updated_at or datetime.now(UTC)),
-        }
-        updated = self._conn.execute(
-            update(table).where(table.c.uss_id == status.uss_id).values(**values)
+        values = [
+            status.availability.value,
+            status.version,
+            to_us(status.updated_at or datetime.now(UTC)),
+            status.uss_id,
+        ]
+        updated = self._exec(
+            "UPDATE scd_uss_availability SET availability = ?, version = ?, updated_at_us = ? "
+            "WHERE uss_id = ?",
+            values,
         )
         if updated.rowcount == 0:
-            self._conn.execute(table.insert().values(uss_id=status.uss_id, **values))
-
-    def put_report(self, report_id: str, reporter: str, body_json: str, at: datetime) -> None:
-        self._conn.execute(
-            schema.reports.insert().values(
-                id=report_id, reporter=reporter, body=body_json, created_at_us=to_us(at)
+            self._exec(
+                "INSERT INTO scd_uss_availability (availability, version, updated_at_us, uss_id) "
+                "VALUES (?, ?, ?, ?)",
+                values,
             )
+
+    # -- reports and housekeeping --------------------------------------------------------
+    def put_report(self, report_id: str, reporter: str, body_json: str, at: datetime) -> None:
+        self._exec(
+            "INSERT INTO dss_reports (id, reporter, body, created_at_us) VALUES (?, ?, ?, ?)",
+            [report_id, reporter, body_json, to_us(at)],
         )
 
-    # -- housekeeping -------------------------------------------------------------------
     def delete_expired(self, ended_before: datetime) -> int:
         cutoff = to_us(ended_before)
         removed = 0
-        for table, cells_table in (
-            (schema.operational_intents, schema.operational_intent_cells),
-            (schema.constraints, schema.constraint_cells),
-        ):
+        for table in (_OI, _CR):
             ids = [
-                r.id
-                for r in self._conn.execute(select(table.c.id).where(table.c.time_end_us < cutoff))
+                r[0]
+                for r in self._exec(
+                    f"SELECT id FROM {table} WHERE time_end_us < ?", [cutoff]
+                ).fetchall()
             ]
             for entity_id in ids:
-                self._delete(table, cells_table, entity_id)
+                self._delete(table, entity_id)
             removed += len(ids)
-        subs = schema.subscriptions
-        ops = schema.operational_intents
         sub_ids = [
-            r.id
-            for r in self._conn.execute(
-                select(subs.c.id).where(
-                    subs.c.time_end_us < cutoff,
-                    ~select(ops.c.id).where(ops.c.subscription_id == subs.c.id).exists(),
-                )
-            )
+            r[0]
+            for r in self._exec(
+                f"SELECT s.id FROM {_SUB} s WHERE s.time_end_us < ? AND NOT EXISTS "
+                f"(SELECT 1 FROM {_OI} o WHERE o.subscription_id = s.id)",
+                [cutoff],
+            ).fetchall()
         ]
         for sub_id in sub_ids:
-            self._delete(subs, schema.subscription_cells, sub_id)
+            self._delete(_SUB, sub_id)
         return removed + len(sub_ids)
 
 
@@ -443,14 +493,10 @@ class SqlAirspaceStore:
                     with self._writer_lock:
                         return self._run(work, begin_mode="IMMEDIATE")
                 return self._run(work, begin_mode=None)
-            except (OperationalError, DBAPIError) as exc:
+            except (DBAPIError, sqlite3.OperationalError, psycopg.Error) as exc:
                 if attempt == MAX_ATTEMPTS or not self._is_retryable(exc):
                     raise
-                logger.info(
-                    "retrying write transaction after %s (attempt %d)",
-                    type(exc.orig).__name__,
-                    attempt,
-                )
+                logger.info("retrying write after %s (attempt %d)", type(exc).__name__, attempt)
                 time.sleep(RETRY_BACKOFF_S * attempt)
         raise AssertionError("unreachable")
 
@@ -463,14 +509,16 @@ class SqlAirspaceStore:
                 conn.info["begin_mode"] = begin_mode
             try:
                 with conn.begin():
-                    return work(SqlAirspaceTx(conn, postgres=self._postgres))
+                    dbapi_connection = conn.connection.dbapi_connection
+                    return work(SqlAirspaceTx(dbapi_connection, postgres=self._postgres))
             finally:
                 conn.info.pop("begin_mode", None)
 
-    def _is_retryable(self, exc: DBAPIError) -> bool:
+    def _is_retryable(self, exc: Exception) -> bool:
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
         if self._postgres:
-            return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_PG_CODES
-        return "database is locked" in str(exc.orig) or "busy" in str(exc.orig)
+            return getattr(orig, "sqlstate", None) in _RETRYABLE_PG_CODES
+        return "locked" in str(orig) or "busy" in str(orig)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -479,13 +527,3 @@ class SqlAirspaceStore:
 def open_airspace_store(url: str) -> SqlAirspaceStore:
     """Open the store at ``url``; the schema must have been migrated (``dronecoop db upgrade``)."""
     return SqlAirspaceStore.from_url(url)
-
-
-__all__ = [
-    "SqlAirspaceStore",
-    "SqlAirspaceTx",
-    "from_us",
-    "is_sqlite",
-    "open_airspace_store",
-    "to_us",
-]
