@@ -10,11 +10,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from dronecoop import __version__
 from dronecoop.airspace.dss import DssService
@@ -29,12 +32,14 @@ from dronecoop.airspace.errors import (
     VersionMismatch,
 )
 from dronecoop.airspace.http import build_dss_router
+from dronecoop.airspace.openapi import document_dss_bodies
 from dronecoop.auth.devkeys import load_or_create_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.migrate import upgrade
+from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
 from dronecoop.web.responses import OrjsonResponse, error_for_path
 
@@ -130,7 +135,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 await task
             store.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN: the
+    # allies' networks may have no Internet at all.
+    app = FastAPIOffline(
         title="dronecoop",
         version=__version__,
         description="Drone cooperation between allied organizations. "
@@ -143,6 +150,26 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.store = store
     app.include_router(build_dss_router(dss, verifier))
     _install_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            document.setdefault("components", {})["securitySchemes"] = {
+                "Authority": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+            app.openapi_schema = document_dss_bodies(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(landing_page(settings))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
