@@ -21,6 +21,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -375,7 +376,8 @@ class SqlAirspaceTx:
         if not area.cells:
             return []
         flag = "notify_for_constraints" if for_constraints else "notify_for_operational_intents"
-        conditions, params = self._area_filter(_SUB, area)
+        ignoring_altitude = replace(area, altitude_lower_w84_m=None, altitude_upper_w84_m=None)
+        conditions, params = self._area_filter(_SUB, ignoring_altitude)
         # PostgreSQL: lock the rows in id order first, so concurrent notifiers never deadlock.
         lock = " ORDER BY o.id FOR UPDATE" if self._postgres else ""
         rows = self._exec(

@@ -1,0 +1,228 @@
+"""The airspace store contract, run against every implementation (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dronecoop.airspace.model import (
+    ConstraintRef,
+    EntityID,
+    Footprint,
+    ManagerID,
+    OperationalIntentRef,
+    OperationalIntentState,
+    Subscription,
+    SubscriptionID,
+    UssAvailability,
+    UssAvailabilityStatus,
+)
+from dronecoop.store.airspace_sql import SqlAirspaceStore, SqlAirspaceTx
+
+T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SqlAirspaceStore]:
+    opened = SqlAirspaceStore.from_url(db_url)
+    yield opened
+    opened.close()
+
+
+def fp(
+    cells: set[int], start: datetime = T0, hours: float = 1, alt: tuple[float, float] | None = None
+) -> Footprint:
+    return Footprint(
+        cells=frozenset(cells),
+        time_start=start,
+        time_end=start + hours * HOUR,
+        altitude_lower_w84_m=None if alt is None else alt[0],
+        altitude_upper_w84_m=None if alt is None else alt[1],
+    )
+
+
+def intent(
+    entity_id: str, footprint: Footprint, manager: str = "uss1", **kw: object
+) -> OperationalIntentRef:
+    ref = OperationalIntentRef(
+        id=EntityID(entity_id),
+        manager=ManagerID(manager),
+        version=1,
+        state=OperationalIntentState.ACCEPTED,
+        ovn=f"ovn-{entity_id}-0000000000",
+        uss_base_url="https://uss1.example",
+        subscription_id=None,
+        footprint=footprint,
+        updated_at=T0,
+    )
+    return replace(ref, **kw)  # type: ignore[arg-type]
+
+
+def subscription(
+    sub_id: str, footprint: Footprint, *, for_ops: bool = True, for_cr: bool = False
+) -> Subscription:
+    return Subscription(
+        id=SubscriptionID(sub_id),
+        manager=ManagerID("uss1"),
+        version="v1",
+        uss_base_url=f"https://{sub_id}.example",
+        notification_index=0,
+        notify_for_operational_intents=for_ops,
+        notify_for_constraints=for_cr,
+        implicit=False,
+        footprint=footprint,
+        updated_at=T0,
+    )
+
+
+def test_an_intent_reads_back_exactly_as_written(store: SqlAirspaceStore) -> None:
+    ref = intent("a", fp({1, -2, 2**62}, alt=(10.5, 120.0)))
+    store.write(lambda tx: tx.put_operational_intent(ref, None))
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("a"))) == ref
+
+
+def test_search_meets_cells_time_and_altitude_inclusively(store: SqlAirspaceStore) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("in", fp({1, 2}, alt=(0, 100))), None)
+        tx.put_operational_intent(intent("other-cell", fp({3}, alt=(0, 100))), None)
+        tx.put_operational_intent(intent("later", fp({1}, start=T0 + 2 * HOUR)), None)
+        tx.put_operational_intent(intent("higher", fp({1}, alt=(150, 200))), None)
+        tx.put_operational_intent(
+            intent("touching", fp({2}, start=T0 + HOUR, alt=(100, 110))), None
+        )
+
+    store.write(setup)
+    found = store.read(lambda tx: tx.search_operational_intents(fp({1, 2}, alt=(50, 100))))
+    assert [r.id for r in found] == ["in", "touching"]
+    unbounded_alt = store.read(lambda tx: tx.search_operational_intents(fp({1, 2})))
+    assert [r.id for r in unbounded_alt] == ["higher", "in", "touching"]
+
+
+def test_replacing_an_intent_moves_its_cells(store: SqlAirspaceStore) -> None:
+    first = intent("a", fp({1, 2}))
+    moved = replace(first, version=2, footprint=fp({2, 3}))
+    store.write(lambda tx: tx.put_operational_intent(first, None))
+    store.write(lambda tx: tx.put_operational_intent(moved, first))
+    assert store.read(lambda tx: tx.search_operational_intents(fp({1}))) == []
+    assert [r.version for r in store.read(lambda tx: tx.search_operational_intents(fp({3})))] == [2]
+
+
+def test_deleting_an_intent_removes_it_from_every_read(store: SqlAirspaceStore) -> None:
+    store.write(lambda tx: tx.put_operational_intent(intent("a", fp({1})), None))
+    store.write(lambda tx: tx.delete_operational_intent(EntityID("a")))
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("a"))) is None
+    assert store.read(lambda tx: tx.search_operational_intents(fp({1}))) == []
+
+
+def test_intents_carry_their_managers_availability(store: SqlAirspaceStore) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("a", fp({1}), manager="down-uss"), None)
+        tx.put_operational_intent(intent("b", fp({1}), manager="quiet-uss"), None)
+        tx.put_uss_availability(UssAvailabilityStatus("down-uss", UssAvailability.DOWN, "v", T0))
+
+    store.write(setup)
+    found = {
+        r.id: r.uss_availability
+        for r in store.read(lambda tx: tx.search_operational_intents(fp({1})))
+    }
+    assert found == {"a": UssAvailability.DOWN, "b": UssAvailability.UNKNOWN}
+    assert store.read(lambda tx: tx.get_uss_availabilities({"down-uss", "nobody"})) == {
+        "down-uss": UssAvailability.DOWN
+    }
+
+
+def test_notifying_bumps_only_interested_subscriptions_and_ignores_altitude(
+    store: SqlAirspaceStore,
+) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_subscription(subscription("ops", fp({1}, alt=(500, 600))), None)
+        tx.put_subscription(
+            subscription("constraints-only", fp({1}), for_ops=False, for_cr=True), None
+        )
+        tx.put_subscription(subscription("elsewhere", fp({9})), None)
+        tx.put_subscription(subscription("earlier", fp({1}, start=T0 - 3 * HOUR)), None)
+
+    store.write(setup)
+    first = store.write(
+        lambda tx: tx.notify_subscriptions(fp({1, 2}, alt=(0, 10)), for_constraints=False)
+    )
+    assert first == [("ops", "https://ops.example", 1)]
+    second = store.write(lambda tx: tx.notify_subscriptions(fp({1}), for_constraints=False))
+    assert second == [("ops", "https://ops.example", 2)]
+    for_constraints = store.write(lambda tx: tx.notify_subscriptions(fp({1}), for_constraints=True))
+    assert for_constraints == [("constraints-only", "https://constraints-only.example", 1)]
+
+
+def test_dependents_of_a_subscription_are_listed_in_id_order(store: SqlAirspaceStore) -> None:
+    sub_id = SubscriptionID("s")
+
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_subscription(subscription("s", fp({1})), None)
+        for name in ("b", "a"):
+            tx.put_operational_intent(intent(name, fp({1}), subscription_id=sub_id), None)
+
+    store.write(setup)
+    assert store.read(lambda tx: tx.dependent_operational_intents(sub_id)) == ["a", "b"]
+
+
+def test_constraints_round_trip_and_search(store: SqlAirspaceStore) -> None:
+    ref = ConstraintRef(
+        id=EntityID("c"),
+        manager=ManagerID("authority"),
+        version=1,
+        ovn="ovn-c-00000000000000",
+        uss_base_url="https://authority.example",
+        footprint=fp({5, 6}),
+        updated_at=T0,
+    )
+    store.write(lambda tx: tx.put_constraint(ref, None))
+    assert store.read(lambda tx: tx.get_constraint(EntityID("c"))) == ref
+    assert store.read(lambda tx: tx.search_constraints(fp({6}))) == [ref]
+    store.write(lambda tx: tx.delete_constraint(EntityID("c")))
+    assert store.read(lambda tx: tx.search_constraints(fp({6}))) == []
+
+
+def test_expired_entities_are_purged_but_subscriptions_with_dependents_stay(
+    store: SqlAirspaceStore,
+) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("old", fp({1}, start=T0 - 48 * HOUR)), None)
+        tx.put_operational_intent(
+            intent("live", fp({1}), subscription_id=SubscriptionID("kept")), None
+        )
+        tx.put_subscription(subscription("old-sub", fp({1}, start=T0 - 48 * HOUR)), None)
+        tx.put_subscription(subscription("kept", fp({1}, start=T0 - 48 * HOUR)), None)
+
+    store.write(setup)
+    removed = store.write(lambda tx: tx.delete_expired(T0 - 24 * HOUR))
+    assert removed == 2
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("old"))) is None
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("live"))) is not None
+    assert store.read(lambda tx: tx.get_subscription(SubscriptionID("old-sub"))) is None
+    assert store.read(lambda tx: tx.get_subscription(SubscriptionID("kept"))) is not None
+
+
+def test_a_failed_write_leaves_nothing_behind(store: SqlAirspaceStore) -> None:
+    def fails(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("ghost", fp({1})), None)
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.write(fails)
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("ghost"))) is None
+    assert store.read(lambda tx: tx.search_operational_intents(fp({1}))) == []
+
+
+def test_an_acknowledged_write_survives_reopening_the_store(db_url: str) -> None:
+    first = SqlAirspaceStore.from_url(db_url)
+    first.write(lambda tx: tx.put_operational_intent(intent("durable", fp({1})), None))
+    first.close()
+    reopened = SqlAirspaceStore.from_url(db_url)
+    try:
+        assert reopened.read(lambda tx: tx.get_operational_intent(EntityID("durable"))) is not None
+    finally:
+        reopened.close()
