@@ -101,3 +101,53 @@ def token(key: RSAPrivateKey, sub: str, *scopes: str, audience: str = "localhost
 
 def auth(key: RSAPrivateKey, sub: str, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(key, sub, *scopes)}"}
+
+
+# -- builders for the DSS end-to-end suite -------------------------------------------------
+
+NULL_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000000"  # InterUSS: "no subscription"
+OVN_HIDDEN = "Available from USS"  # F3548-21: what non-managers see instead of an OVN
+
+
+def uuid7(at: datetime | None = None) -> str:
+    """A UUIDv7 built by hand (RFC 9562): ms timestamp in the top 48 bits, version 7, variant 10."""
+    ms = int((at or now()).timestamp() * 1000) & ((1 << 48) - 1)
+    rand_a = uuid.uuid4().int & ((1 << 12) - 1)
+    rand_b = uuid.uuid4().int & ((1 << 62) - 1)
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b))
+
+
+def subscription_body(
+    extents: dict[str, Any] | None = None,
+    *,
+    base_url: str = "https://uss1.example/utm",
+    for_operational_intents: bool = True,
+    for_constraints: bool = False,
+) -> dict[str, Any]:
+    return {
+        "extents": extents or volume4d(),
+        "uss_base_url": base_url,
+        "notify_for_operational_intents": for_operational_intents,
+        "notify_for_constraints": for_constraints,
+    }
+
+
+def constraint_body(
+    extents: list[dict[str, Any]] | None = None, *, base_url: str = "https://cm1.example/utm"
+) -> dict[str, Any]:
+    return {"extents": extents or [volume4d()], "uss_base_url": base_url}
+
+
+def error_report_body() -> dict[str, Any]:
+    return {
+        "exchange": {
+            "url": "https://uss2.example/utm/uss/v1/operational_intents/x",
+            "method": "GET",
+            "headers": ["Authorization: Bearer redacted"],
+            "recorder_role": "Client",
+            "request_source": "uss1",  # required by the spec, yet left undefined there
+            "request_time": wire_time(now()),
+            "response_code": 500,
+            "problem": "peer USS answered 500",
+        }
+    }

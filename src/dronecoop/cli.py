@@ -121,7 +121,9 @@ def token(
         Path, typer.Option(help="Private signing key (created if missing).")
     ] = DEFAULT_DEV_KEY,
     issuer: Annotated[str, typer.Option(help="Issuer claim.")] = "dronecoop-dev",
-    lifetime_s: Annotated[int, typer.Option(help="Seconds until the token expires.")] = 3600,
+    lifetime_s: Annotated[
+        int, typer.Option(min=1, max=3600, help="Seconds until the token expires (at most 1 h).")
+    ] = 3600,
 ) -> None:
     """Mint a development RS256 access token and print it."""
     from dronecoop.auth.devkeys import load_or_create_private_key, mint_token

@@ -737,7 +737,7 @@ class DssService:
         if not uss_id:
             raise BadRequest("ussID not provided.")
         try:
-            state = UssAvailability((availability or "Unknown").capitalize())
+            state = UssAvailability((availability or "Unknown").strip().capitalize())
         except ValueError as exc:
             raise BadRequest(f"Invalid availability state: {availability}") from exc
         now = self._clock()

@@ -64,12 +64,33 @@ SCOPES_AVAILABILITY_READ = (AA, SC, CMSA)
 SCOPES_AVAILABILITY_WRITE = (AA,)
 
 
+MAX_JSON_DEPTH = 64  # the standard's deepest body nests ~8 levels
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"Malformed params: request body is not valid JSON ({exc})") from exc
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise BadRequest(f"Malformed params: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level + 1) for child in node)
+    return deepest
 
 
 def _area(body: Any, what: str, *, require_outline: bool = True) -> Area:
@@ -423,15 +444,14 @@ def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
         "PUT", "/uss_availability/{uss_id}", SCOPES_AVAILABILITY_WRITE, "Set a USS's availability"
     )
     async def set_uss_availability(request: Request, caller: Caller) -> Response:
-        body = await _json_body(request)
-        params_ = wire.parse_body(body, api.SetUssAvailabilityStatusParameters)
-        availability = params_.availability
+        # Read by hand: InterUSS accepts availability states in any letter case.
+        body = wire.require_object(await _json_body(request), "SetUssAvailabilityStatusParameters")
         status = await run_in_threadpool(
             service.set_uss_availability,
             caller,
             params(request, "uss_id"),
-            str(getattr(availability, "value", availability)),
-            str(params_.get("old_version") or ""),
+            wire.optional_str(body, "availability") or "",
+            wire.optional_str(body, "old_version") or "",
         )
         return OrjsonResponse(wire.availability(status))
 

@@ -14,6 +14,7 @@ UTC-aware datetimes, outlines to ``geo`` outlines. Anything malformed becomes a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ from dronecoop.airspace.model import (
 D = TypeVar("D", bound=ImplicitDict)
 
 FEET_TO_M = 0.3048
+# RFC 3339 section 5.6 date-time (what Go's time.RFC3339Nano, used by InterUSS, accepts).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 
 
 def parse_body(body: object, wire_type: type[D]) -> D:
@@ -70,8 +73,8 @@ def _number(value: Any, field: str) -> float:
 def parse_time(value: Any, field: str) -> datetime:
     """An F3548 ``Time`` (``{"value": RFC 3339, "format": "RFC3339"}``) as UTC."""
     raw = _get(value, "value", field)
-    if not isinstance(raw, str):
-        raise BadRequest(f"{field}.value must be an RFC 3339 string")
+    if not isinstance(raw, str) or not _RFC3339.fullmatch(raw):
+        raise BadRequest(f"{field}.value must be an RFC 3339 date-time, got {raw!r}")
     try:
         # RFC 3339 5.6 allows lower-case "t" and "z"; fromisoformat does not.
         moment = datetime.fromisoformat(raw.upper())

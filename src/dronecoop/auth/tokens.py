@@ -25,6 +25,8 @@ JWKS_MIN_REFRESH_INTERVAL_S = 60.0
 # USS reuses one token for many requests, and the cache key is the whole signed token.
 VERIFIED_CACHE_SIZE = 4096
 CLOCK_SKEW_LEEWAY_S = 5
+# InterUSS dss pkg/auth/claims: an access token may live at most one hour.
+MAX_TOKEN_LIFETIME_S = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,12 @@ class TokenVerifier:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidToken("token has no 'sub' claim")
+        if float(claims["exp"]) > time.time() + MAX_TOKEN_LIFETIME_S + CLOCK_SKEW_LEEWAY_S:
+            raise InvalidToken(
+                f"token expires too far in the future: at most {MAX_TOKEN_LIFETIME_S} s ahead"
+            )
+        if not isinstance(claims.get("iss"), str) or not claims["iss"]:
+            raise InvalidToken("token has no 'iss' claim")
         scope = claims.get("scope", "")
         if not isinstance(scope, str):
             raise InvalidToken("token 'scope' claim must be a space-separated string")
@@ -155,11 +163,10 @@ class TokenVerifier:
         raise InvalidToken("token signature does not match any trusted key") from last
 
     def _decode(self, token: str, key: RSAPublicKey) -> dict[str, Any]:
-        options: dict[str, Any] = {"require": ["exp", "sub", "aud"]}
+        options: dict[str, Any] = {"require": ["exp", "sub", "aud", "iss"]}
         kwargs: dict[str, Any] = {}
         if self._issuers:
             kwargs["issuer"] = self._issuers
-            options["require"].append("iss")
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
