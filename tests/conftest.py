@@ -21,6 +21,21 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+# The one setting for shared, read-only material (official specs, real flight logs and
+# plans): tests read it in place and never copy it into the repository.
+SHARED_DIR = Path(
+    os.environ.get("DRONECOOP_SHARED_DIR", str(Path(__file__).resolve().parents[2] / "shared"))
+)
+
+
+def shared_file(relative: str) -> Path:
+    """A file under SHARED_DIR; skips the test where it is absent (fails under CI)."""
+    path = SHARED_DIR / relative
+    if not path.is_file():
+        _unavailable(f"{path} not found (set DRONECOOP_SHARED_DIR to the shared folder)")
+    return path
+
+
 def _unavailable(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required test service unavailable: {reason}")

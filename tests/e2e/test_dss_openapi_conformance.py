@@ -1,7 +1,7 @@
 """Response bodies of every ``/dss/v1`` operation validate against the official F3548-21 OpenAPI.
 
-The spec is read where it lives (``DRONECOOP_F3548_SPEC``, by default the shared
-``specs/astm-f3548-21-utm.yaml`` beside this checkout), never copied. Each response is
+The spec is read where it lives (``specs/astm-f3548-21-utm.yaml`` in the shared folder,
+``DRONECOOP_SHARED_DIR``, by default ``../shared`` beside this checkout), never copied. Each response is
 validated against the schema the spec declares for its path, method and status code, with
 ``#/components/schemas/...`` references resolved inside the spec document. OpenAPI 3.0
 schemas are JSON Schema draft 4 in spirit (boolean ``exclusiveMinimum``), so draft 4 it is.
@@ -9,10 +9,8 @@ schemas are JSON Schema draft 4 in spirit (boolean ``exclusiveMinimum``), so dra
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+from tests.conftest import shared_file
 from tests.helpers import (
     AA,
     CM,
@@ -39,12 +38,8 @@ from tests.helpers import (
     volume4d,
 )
 
-DEFAULT_SPEC_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "specs" / "astm-f3548-21-utm.yaml"
-)
-SPEC_PATH = Path(os.environ.get("DRONECOOP_F3548_SPEC", str(DEFAULT_SPEC_PATH)))
+SPEC_FILE = "specs/astm-f3548-21-utm.yaml"
 SPEC_URI = "urn:astm:f3548-21:utm"
-REQUIRE_SERVICES = os.environ.get("DRONECOOP_REQUIRE_SERVICES") == "1"
 
 # F3548-21 Time.value: "RFC3339-formatted time/date string. The time zone must be 'Z'."
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -105,12 +100,7 @@ class Conformance:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    if not SPEC_PATH.is_file():
-        reason = f"F3548-21 OpenAPI spec not found at {SPEC_PATH} (set DRONECOOP_F3548_SPEC)"
-        if REQUIRE_SERVICES:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    loaded: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    loaded: dict[str, Any] = yaml.safe_load(shared_file(SPEC_FILE).read_text(encoding="utf-8"))
     return loaded
 
 
