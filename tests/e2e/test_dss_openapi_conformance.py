@@ -1,9 +1,9 @@
 """Response bodies of every ``/dss/v1`` operation validate against the official F3548-21 OpenAPI.
 
 The spec is read where it lives (``specs/astm-f3548-21-utm.yaml`` in the shared folder,
-``DRONECOOP_SHARED_DIR``, by default ``../shared`` beside this checkout), never copied. Each response is
-validated against the schema the spec declares for its path, method and status code, with
-``#/components/schemas/...`` references resolved inside the spec document. OpenAPI 3.0
+``DRONECOOP_SHARED_DIR``, by default ``../shared`` beside this checkout), never copied.
+Each response is validated against the schema the spec declares for its path, method and
+status code, with ``#/components/schemas/...`` references resolved inside the spec. OpenAPI 3.0
 schemas are JSON Schema draft 4 in spirit (boolean ``exclusiveMinimum``), so draft 4 it is.
 """
 
