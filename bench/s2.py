@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import percentiles, print_table  # noqa: E402
-from dronecoop.airspace.geo import CircleOutline, LatLng, PolygonOutline  # noqa: E402
-from dronecoop.airspace.s2cells import covering  # noqa: E402
+from bench.common import percentiles, print_table
+from dronecoop.airspace.geo import CircleOutline, LatLng, PolygonOutline
+from dronecoop.airspace.s2cells import covering
 
 CENTER = (36.9628, 127.0311)  # Camp Humphreys, Pyeongtaek
 
