@@ -29,6 +29,8 @@ def footprints(draw: st.DrawFn) -> Footprint:
     cells = draw(st.frozensets(st.sampled_from(CELL_POOL), max_size=4))
     start_step, end_step = sorted(draw(st.lists(st.integers(0, 12), min_size=2, max_size=2)))
     nudge = timedelta(microseconds=draw(st.sampled_from((0, 0, 1))))
+    # Now and then a window long enough for the index to file it apart (or query widely).
+    nudge += draw(st.sampled_from((timedelta(0),) * 4 + (timedelta(hours=13), timedelta(days=3))))
     altitude = st.none() | st.sampled_from(ALTITUDES_W84_M)
     lower, upper = draw(altitude), draw(altitude)
     if lower is not None and upper is not None and lower > upper:
@@ -104,19 +106,20 @@ def footprint(*cells: int, start: int = 0, end: int = 4, lower: float | None = N
 def test_query_returns_exactly_what_a_scan_of_every_entity_returns(
     puts, removals, area, altitudes, now
 ):
-    index = FootprintIndex()
-    entities: dict[str, Footprint] = {}
+    one_by_one = FootprintIndex()
     for entity_id, fp in puts:
-        index.put(entity_id, fp)
-        entities[entity_id] = fp
+        one_by_one.put(entity_id, fp)
+    in_bulk = FootprintIndex.from_items(puts)
+    entities = dict(puts)
     for entity_id in removals:
-        index.remove(entity_id)
+        one_by_one.remove(entity_id)
+        in_bulk.remove(entity_id)
         entities.pop(entity_id, None)
 
-    assert index.query(area, altitudes=altitudes, now=now) == scan(
-        entities, area, altitudes=altitudes, now=now
-    )
-    assert len(index) == len(entities)
+    expected = scan(entities, area, altitudes=altitudes, now=now)
+    for index in (one_by_one, in_bulk):
+        assert index.query(area, altitudes=altitudes, now=now) == expected
+        assert len(index) == len(entities)
 
 
 class IndexAgainstScan(RuleBasedStateMachine):
@@ -168,6 +171,18 @@ def test_put_of_a_known_id_replaces_its_footprint():
     assert index.query(footprint(2)) == []  # same cell, old time window
     assert index.query(footprint(2, start=8, end=8)) == ["op-1"]
     assert index.query(footprint(3, start=9, end=12)) == ["op-1"]
+
+
+def test_bulk_load_keeps_the_last_footprint_of_a_repeated_id_and_takes_later_puts():
+    index = FootprintIndex.from_items(
+        [("op-1", footprint(1)), ("op-2", footprint(1, 2)), ("op-1", footprint(3))]
+    )
+    index.put("op-3", footprint(2))
+    index.remove("op-2")
+
+    assert len(index) == 2
+    assert index.query(footprint(1, 2, 3)) == ["op-1", "op-3"]
+    assert index.query(footprint(1)) == []
 
 
 def test_removed_entity_is_never_found_and_removing_an_unknown_id_is_ignored():
@@ -248,7 +263,7 @@ def test_queries_during_concurrent_puts_see_only_whole_entities():
         try:
             n = 0
             while not stop.is_set():
-                # Moves between cells 2 and 3: seen in cell 2 at most, never half-written.
+                # Moves between cells 2 and 3; temporary ones come and go in cells 1 and 3.
                 index.put("op-moving", footprint(2 + n % 2, start=n % 3))
                 index.put(f"op-temp-{n % 7}", footprint(1, 3))
                 index.remove(f"op-temp-{(n + 3) % 7}")

@@ -10,23 +10,25 @@ array with a column per entity, ``(-time_start, time_end, -altitude_lower, altit
 slot)``. A query concatenates its cells' columns and keeps those that are ``>=`` the probe
 ``(-q.end, q.start, -q.upper, q.lower)`` in all four rows: a handful of numpy calls,
 whatever the number of candidates. At 1M intents a dict of id sets with per-candidate
-Python comparisons is several times slower: each candidate's record is a cache miss,
-whereas a cell's columns are contiguous. Ids are only touched for matching columns,
-through their slot (an entity's dense number, reused once freed).
+Python comparisons is ~10x slower: each candidate's record is a cache miss, whereas a
+cell's columns are contiguous. Ids are only touched for matching columns, through their
+slot (an entity's dense number, reused once freed).
 
 Times are microseconds since the epoch held in float64: exact (integers below 2**53, up to
 the year 2255), and compared as doubles, which CPython and numpy both do faster than
 big ints.
 
 Thread-safety: one lock around every method, queries included, so buckets are mutated in
-place and a write costs O(its cells). Copy-on-write buckets would let queries skip a lock
-that costs them ~0.1 us, at the price of copying every bucket a write touches.
+place and a write costs O(its cells). Copy-on-write buckets would spare queries a lock
+that costs them well under a microsecond, at the price of copying every bucket a write
+touches (~40 us a put at 1M intents, more than the whole in-place put).
 """
 
 from __future__ import annotations
 
 import threading
 from array import array
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import cast
 
@@ -44,7 +46,7 @@ _ROWS = 5
 _BOUNDS = slice(0, 4)
 _MIN_CAPACITY = 4
 # Expiry removes entities in batches, releasing the lock in between so queries go on.
-_EXPIRE_BATCH = 1024
+_EXPIRE_BATCH = 128
 
 Columns = npt.NDArray[np.float64]
 
@@ -57,6 +59,17 @@ def _us(moment: datetime) -> float:
 
 def _bound(value: float | None, unbounded: float) -> float:
     return unbounded if value is None else float(value)
+
+
+def _column(footprint: Footprint, slot: int) -> tuple[float, float, float, float, float]:
+    """The column ``footprint`` takes in each of its cells' buckets."""
+    return (
+        -_us(footprint.time_start),
+        _us(footprint.time_end),
+        -_bound(footprint.altitude_lower_w84_m, -_INF),
+        _bound(footprint.altitude_upper_w84_m, _INF),
+        float(slot),
+    )
 
 
 class _Bucket:
@@ -94,6 +107,34 @@ class FootprintIndex:
         self._slot_ends_us: Columns = np.full(_MIN_CAPACITY, _INF)
         self._free: list[int] = []
 
+    @classmethod
+    def from_items(cls, items: Iterable[tuple[str, Footprint]]) -> FootprintIndex:
+        """An index of ``items`` (a repeated id: the last wins), built in bulk for start-up.
+
+        About 3x faster than a ``put`` each: buckets are cut from one array sorted by cell
+        instead of growing column by column.
+        """
+        index = cls()
+        slots, slot_ids = index._slots, index._slot_ids
+        columns: list[tuple[float, float, float, float, float]] = []
+        cells: list[int] = []  # every entity's cells, one after the other
+        counts: list[int] = []
+        repeated: list[tuple[str, Footprint]] = []
+        for entity_id, footprint in items:
+            if entity_id in slots:
+                repeated.append((entity_id, footprint))
+                continue
+            slot = slots[entity_id] = len(slot_ids)
+            slot_ids.append(entity_id)
+            columns.append(_column(footprint, slot))
+            cells.extend(footprint.cells)
+            counts.append(len(footprint.cells))
+        if columns:
+            index._load(np.array(columns).T, cells, counts)
+        for entity_id, footprint in repeated:
+            index.put(entity_id, footprint)
+        return index
+
     def __len__(self) -> int:
         return len(self._slots)
 
@@ -102,16 +143,7 @@ class FootprintIndex:
 
     def put(self, entity_id: str, footprint: Footprint) -> None:
         """Insert ``entity_id`` with ``footprint``, or replace its footprint."""
-        end_us = _us(footprint.time_end)
-        column = np.array(
-            [
-                -_us(footprint.time_start),
-                end_us,
-                -_bound(footprint.altitude_lower_w84_m, -_INF),
-                _bound(footprint.altitude_upper_w84_m, _INF),
-                0.0,
-            ]
-        )
+        column = np.array(_column(footprint, slot=0))
         cells = footprint.cells
         count = len(cells)
         placed = array("q", cells)  # checks every id fits int64 before anything changes
@@ -136,7 +168,7 @@ class FootprintIndex:
             for cell, at in kept.items():  # the cells it left
                 self._delete(cell, at)
             self._slot_cells[slot] = placed
-            self._slot_ends_us[slot] = end_us
+            self._slot_ends_us[slot] = column[_END]
 
     def remove(self, entity_id: str) -> None:
         """Forget ``entity_id``; an absent id is ignored, so deletes can be mirrored blindly."""
@@ -194,6 +226,31 @@ class FootprintIndex:
         return removed
 
     # -- internals; callers hold the lock ------------------------------------------------
+    def _load(self, table: Columns, cells: list[int], counts: list[int]) -> None:
+        """Fill an empty index: ``table[:, slot]`` is each slot's column, ``cells`` their cells."""
+        pair_cells = np.array(cells, dtype=np.int64)
+        # Each (entity, cell) pair's position in its cell's bucket.
+        positions = np.empty(len(pair_cells), dtype=np.int64)
+        if len(pair_cells):
+            order = np.argsort(pair_cells, kind="stable")
+            by_cell = pair_cells[order]
+            firsts = np.flatnonzero(np.r_[True, by_cell[1:] != by_cell[:-1]])
+            lasts = np.r_[firsts[1:], len(order)]
+            positions[order] = np.arange(len(order)) - np.repeat(firsts, lasts - firsts)
+            gathered = table[:, np.repeat(np.arange(len(counts)), counts)[order]]
+            for cell, first, last in zip(
+                by_cell[firsts].tolist(), firsts.tolist(), lasts.tolist(), strict=True
+            ):
+                bucket = self._cells[cell] = _Bucket()
+                bucket.columns = gathered[:, first:last].copy()
+                bucket.count = last - first
+        all_cells, all_positions = array("q", cells), array("q", positions.tobytes())
+        at = 0
+        for count in counts:
+            self._slot_cells.append(all_cells[at : at + count] + all_positions[at : at + count])
+            at += count
+        self._slot_ends_us = np.r_[table[_END], np.full(_MIN_CAPACITY, _INF)]
+
     def _allocate(self, entity_id: str) -> int:
         if self._free:
             slot = self._free.pop()
