@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,9 @@ def serve(
         ),
     ] = True,
     workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL only).")] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = False,
 ) -> None:
     """Run a dronecoop node (DSS under /dss/v1, API docs under /docs)."""
     import uvicorn
@@ -74,6 +78,12 @@ def serve(
             "(mint a token: dronecoop token --sub uss1 --scope utm.strategic_coordination)"
         )
     if workers > 1:
+        # Each worker process builds its app from the environment: hand the options down.
+        os.environ["DRONECOOP_DB_URL"] = settings.db_url
+        os.environ["DRONECOOP_HOST"] = settings.host
+        os.environ["DRONECOOP_PORT"] = str(settings.port)
+        if settings.dev_signing_key_file is not None:
+            os.environ["DRONECOOP_DEV_SIGNING_KEY_FILE"] = str(settings.dev_signing_key_file)
         uvicorn.run(
             "dronecoop.app:create_app",
             factory=True,
@@ -81,9 +91,16 @@ def serve(
             port=settings.port,
             workers=workers,
             log_level="warning",
+            access_log=access_log,
         )
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 def _redacted(url: str) -> str:

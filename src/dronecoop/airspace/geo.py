@@ -75,8 +75,15 @@ def validate_outline(outline: Outline) -> None:
     distinct = {(v.lat_deg, v.lng_deg) for v in outline.vertices}
     if len(distinct) < 3:
         raise BadGeometry("polygon needs at least 3 distinct vertices")
-    planar = _local_polygon(outline, _reference(outline))
-    if planar.area <= 0:
+    # Shoelace on the local projection: this runs on every request, where building a
+    # shapely polygon cost more than the S2 covering; edge crossings are S2's to refuse.
+    ref = _reference(outline)
+    points = [_project(v, ref) for v in outline.vertices]
+    twice_area = sum(
+        x0 * y1 - x1 * y0
+        for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    if abs(twice_area) <= 1e-9:
         raise BadGeometry("polygon has no area (its vertices are collinear)")
 
 
