@@ -151,3 +151,18 @@ def error_report_body() -> dict[str, Any]:
             "problem": "peer USS answered 500",
         }
     }
+
+
+def wire_datetime(value: dict[str, str]) -> datetime:
+    """The datetime of an F3548 ``Time`` body."""
+    return datetime.fromisoformat(value["value"].replace("Z", "+00:00"))
+
+
+def assert_error(r: Any, status: int, case: str = "") -> dict[str, Any]:
+    """Assert an F3548 error: ``status`` and a JSON ``{"message": ...}`` body."""
+    assert r.status_code == status, f"{case}: {r.status_code} {r.text}"
+    assert r.headers["content-type"].startswith("application/json"), case
+    body: dict[str, Any] = r.json()
+    assert isinstance(body.get("message"), str), f"{case}: {body}"
+    assert body["message"], case
+    return body

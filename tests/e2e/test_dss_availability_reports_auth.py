@@ -29,6 +29,7 @@ from tests.helpers import (
     CMSA,
     CP,
     SC,
+    assert_error,
     auth,
     constraint_body,
     error_report_body,
@@ -96,15 +97,6 @@ ENDPOINTS = _endpoints()
 WITH_BODY = [e for e in ENDPOINTS if e.body is not None]
 
 
-def _assert_error(r: Response, status: int, case: str = "") -> dict[str, Any]:
-    assert r.status_code == status, f"{case}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/json"), case
-    body: dict[str, Any] = r.json()
-    assert isinstance(body.get("message"), str), f"{case}: {body}"
-    assert body["message"], case
-    return body
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -134,9 +126,9 @@ def test_availability_is_set_with_compare_and_swap_on_its_version(
     assert client.get(path, headers=h).json() == first
 
     stale = client.put(path, json={"old_version": "", "availability": "Normal"}, headers=h)
-    _assert_error(stale, 409, "stale empty version")
+    assert_error(stale, 409, "stale empty version")
     wrong = client.put(path, json={"old_version": "v" * 44, "availability": "Normal"}, headers=h)
-    _assert_error(wrong, 409, "wrong version")
+    assert_error(wrong, 409, "wrong version")
 
     r = client.put(
         path, json={"old_version": first["version"], "availability": "Normal"}, headers=h
@@ -147,7 +139,7 @@ def test_availability_is_set_with_compare_and_swap_on_its_version(
     stale = client.put(
         path, json={"old_version": first["version"], "availability": "Down"}, headers=h
     )
-    _assert_error(stale, 409, "superseded version")
+    assert_error(stale, 409, "superseded version")
 
 
 def test_setting_availability_with_a_version_for_a_uss_never_set_is_a_conflict(
@@ -158,7 +150,7 @@ def test_setting_availability_with_a_version_for_a_uss_never_set_is_a_conflict(
         json={"old_version": "v" * 44, "availability": "Down"},
         headers=auth(signing_key, "arbiter", AA),
     )
-    _assert_error(r, 409)
+    assert_error(r, 409)
 
 
 def test_setting_availability_needs_the_arbitration_scope(
@@ -169,7 +161,7 @@ def test_setting_availability_needs_the_arbitration_scope(
         r = client.put(
             f"{DSS}/uss_availability/uss1", json=body, headers=auth(signing_key, "uss2", scope)
         )
-        _assert_error(r, 403, scope)
+        assert_error(r, 403, scope)
     r = client.get(f"{DSS}/uss_availability/uss1", headers=auth(signing_key, "uss2", SC))
     assert r.json()["status"]["availability"] == "Unknown"
 
@@ -182,7 +174,7 @@ def test_an_unknown_availability_state_is_refused(
         json={"old_version": "", "availability": "Sleepy"},
         headers=auth(signing_key, "arbiter", AA),
     )
-    _assert_error(r, 400)
+    assert_error(r, 400)
 
 
 # -- reports ----------------------------------------------------------------------------------
@@ -206,7 +198,7 @@ def test_a_report_without_an_exchange_is_refused(
     client: TestClient, signing_key: RSAPrivateKey
 ) -> None:
     r = client.post(f"{DSS}/reports", json={}, headers=auth(signing_key, "uss1"))
-    _assert_error(r, 400)
+    assert_error(r, 400)
 
 
 # -- authentication and authorization -------------------------------------------------------
@@ -270,7 +262,7 @@ def test_every_endpoint_refuses_requests_that_are_not_authenticated(
     for endpoint in ENDPOINTS:
         for case, headers in cases:
             r = endpoint.call(client, headers)
-            _assert_error(r, 401, f"{endpoint.method} {endpoint.path} [{case}]")
+            assert_error(r, 401, f"{endpoint.method} {endpoint.path} [{case}]")
 
 
 def test_every_endpoint_refuses_tokens_without_one_of_its_scopes(
@@ -280,9 +272,9 @@ def test_every_endpoint_refuses_tokens_without_one_of_its_scopes(
         others = [s for s in ALL_SCOPES if s not in endpoint.scopes] or ["utm.unrelated"]
         for scope in others:
             r = endpoint.call(client, auth(signing_key, "uss1", scope))
-            _assert_error(r, 403, f"{endpoint.method} {endpoint.path} [{scope}]")
+            assert_error(r, 403, f"{endpoint.method} {endpoint.path} [{scope}]")
         r = endpoint.call(client, _bearer(jwt.encode(_claims(scope=""), signing_key, "RS256")))
-        _assert_error(r, 403, f"{endpoint.method} {endpoint.path} [no scope]")
+        assert_error(r, 403, f"{endpoint.method} {endpoint.path} [no scope]")
 
 
 def test_authentication_is_checked_before_the_body(
@@ -290,9 +282,9 @@ def test_authentication_is_checked_before_the_body(
 ) -> None:
     for endpoint in WITH_BODY:
         case = f"{endpoint.method} {endpoint.path}"
-        _assert_error(endpoint.call(client, {}, content=b"{not json"), 401, case)
+        assert_error(endpoint.call(client, {}, content=b"{not json"), 401, case)
         bad_scope = auth(signing_key, "uss1", "utm.unrelated")
-        _assert_error(endpoint.call(client, bad_scope, content=b"{not json"), 403, case)
+        assert_error(endpoint.call(client, bad_scope, content=b"{not json"), 403, case)
 
 
 # -- hostile bodies -------------------------------------------------------------------------
@@ -306,7 +298,7 @@ def test_a_body_over_the_size_limit_is_refused_with_413(
     for endpoint in WITH_BODY:
         case = f"{endpoint.method} {endpoint.path}"
         r = endpoint.call(client, h, content=padding.encode())
-        _assert_error(r, 413, case)
+        assert_error(r, 413, case)
 
 
 def test_a_streamed_body_over_the_size_limit_is_refused_with_413(
@@ -318,7 +310,7 @@ def test_a_streamed_body_over_the_size_limit_is_refused_with_413(
 
     h = {**auth(signing_key, "uss1"), "Content-Type": "application/json"}
     r = client.put(f"{DSS}/operational_intent_references/{new_id()}", content=chunks(), headers=h)
-    _assert_error(r, 413)
+    assert_error(r, 413)
 
 
 def test_a_large_body_under_the_limit_is_accepted(
@@ -356,7 +348,7 @@ def test_malformed_json_is_a_bad_request_on_every_endpoint(
     for endpoint in WITH_BODY:
         for raw in MALFORMED_JSON:
             r = endpoint.call(client, h, content=raw)
-            _assert_error(r, 400, f"{endpoint.method} {endpoint.path} {raw!r}")
+            assert_error(r, 400, f"{endpoint.method} {endpoint.path} {raw!r}")
 
 
 BAD_VALUES: tuple[Any, ...] = ("x", None, -1, 1e308, [], {}, True)
@@ -400,16 +392,16 @@ def test_wrongly_typed_fields_never_cause_a_server_error(
                 case = f"{endpoint.method} {endpoint.path} {path}={value!r}"
                 assert r.status_code < 500, f"{case}: {r.status_code} {r.text}"
                 if r.status_code >= 400:
-                    _assert_error(r, r.status_code, case)
+                    assert_error(r, r.status_code, case)
 
 
 def test_unknown_routes_and_methods_keep_the_standard_error_shape(
     client: TestClient, signing_key: RSAPrivateKey
 ) -> None:
     h = auth(signing_key, "uss1")
-    _assert_error(client.get(f"{DSS}/no_such_resource", headers=h), 404)
+    assert_error(client.get(f"{DSS}/no_such_resource", headers=h), 404)
     r = client.post(f"{DSS}/operational_intent_references/{new_id()}", json={}, headers=h)
-    _assert_error(r, 405)
+    assert_error(r, 405)
 
 
 def test_the_bearer_scheme_is_case_insensitive(

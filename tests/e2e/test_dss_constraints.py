@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -15,6 +15,7 @@ from tests.helpers import (
     HUMPHREYS,
     OVN_HIDDEN,
     SC,
+    assert_error,
     auth,
     constraint_body,
     new_id,
@@ -22,6 +23,7 @@ from tests.helpers import (
     oir_body,
     subscription_body,
     volume4d,
+    wire_datetime,
 )
 
 CRS = "/dss/v1/constraint_references"
@@ -30,18 +32,6 @@ SUBS = "/dss/v1/subscriptions"
 CM1_URL = "https://cm1.example/utm"
 FAR_AWAY = (HUMPHREYS[0] + 1.0, HUMPHREYS[1])
 TIME_TOLERANCE = timedelta(seconds=1)
-
-
-def _time(value: dict[str, str]) -> datetime:
-    return datetime.fromisoformat(value["value"].replace("Z", "+00:00"))
-
-
-def _assert_error(r: Response, status: int, case: str = "") -> dict[str, Any]:
-    assert r.status_code == status, f"{case}: {r.status_code} {r.text}"
-    body: dict[str, Any] = r.json()
-    assert isinstance(body.get("message"), str), f"{case}: {body}"
-    assert body["message"], case
-    return body
 
 
 def _put(
@@ -111,7 +101,7 @@ def test_created_constraint_has_version_one_an_ovn_and_utc_times(
     for name, sent in (("time_start", start), ("time_end", start + timedelta(hours=1))):
         assert ref[name]["format"] == "RFC3339"
         assert ref[name]["value"].endswith("Z")
-        assert abs(_time(ref[name]) - sent) <= TIME_TOLERANCE
+        assert abs(wire_datetime(ref[name]) - sent) <= TIME_TOLERANCE
 
 
 def test_constraints_need_no_altitudes(client: TestClient, signing_key: RSAPrivateKey) -> None:
@@ -149,7 +139,7 @@ def test_query_finds_constraints_by_area_and_time_not_altitude(
 
 def test_query_without_an_area_is_refused(client: TestClient, signing_key: RSAPrivateKey) -> None:
     r = client.post(f"{CRS}/query", json={}, headers=auth(signing_key, "uss2", CP))
-    _assert_error(r, 400)
+    assert_error(r, 400)
 
 
 def test_update_bumps_the_version_and_changes_the_ovn(
@@ -175,7 +165,7 @@ def test_delete_returns_the_constraint_as_it_was_and_removes_it(
     assert r.status_code == 200, r.text
     gone = r.json()["constraint_reference"]
     assert (gone["id"], gone["version"], gone["ovn"]) == (ref["id"], 1, ref["ovn"])
-    _assert_error(client.get(f"{CRS}/{ref['id']}", headers=h), 404)
+    assert_error(client.get(f"{CRS}/{ref['id']}", headers=h), 404)
     assert _query(client, signing_key, "cm1", volume4d(), CM) == []
 
 
@@ -187,34 +177,32 @@ def test_writes_need_the_constraint_management_scope(
 ) -> None:
     cid = new_id()
     for scope in (SC, CP):
-        _assert_error(_put(client, signing_key, "cm1", constraint_body(), cid, None, scope), 403)
+        assert_error(_put(client, signing_key, "cm1", constraint_body(), cid, None, scope), 403)
     ref = _create(client, signing_key)
     for scope in (SC, CP):
         r = _put(client, signing_key, "cm1", constraint_body(), ref["id"], ref["ovn"], scope)
-        _assert_error(r, 403, scope)
+        assert_error(r, 403, scope)
         r = client.delete(
             f"{CRS}/{ref['id']}/{ref['ovn']}", headers=auth(signing_key, "cm1", scope)
         )
-        _assert_error(r, 403, scope)
+        assert_error(r, 403, scope)
     assert client.get(f"{CRS}/{cid}", headers=auth(signing_key, "cm1", CM)).status_code == 404
 
 
 def test_reads_need_a_constraint_scope(client: TestClient, signing_key: RSAPrivateKey) -> None:
     ref = _create(client, signing_key)
     h = auth(signing_key, "uss1", SC)
-    _assert_error(client.get(f"{CRS}/{ref['id']}", headers=h), 403)
-    _assert_error(
-        client.post(f"{CRS}/query", json={"area_of_interest": volume4d()}, headers=h), 403
-    )
+    assert_error(client.get(f"{CRS}/{ref['id']}", headers=h), 403)
+    assert_error(client.post(f"{CRS}/query", json={"area_of_interest": volume4d()}, headers=h), 403)
 
 
 def test_malformed_and_unknown_ids(client: TestClient, signing_key: RSAPrivateKey) -> None:
     h = auth(signing_key, "cm1", CM)
-    _assert_error(client.get(f"{CRS}/not-a-uuid", headers=h), 400)
-    _assert_error(client.put(f"{CRS}/not-a-uuid", json=constraint_body(), headers=h), 400)
-    _assert_error(client.delete(f"{CRS}/not-a-uuid/{'o' * 44}", headers=h), 400)
-    _assert_error(client.get(f"{CRS}/{new_id()}", headers=h), 404)
-    _assert_error(client.delete(f"{CRS}/{new_id()}/{'o' * 44}", headers=h), 404)
+    assert_error(client.get(f"{CRS}/not-a-uuid", headers=h), 400)
+    assert_error(client.put(f"{CRS}/not-a-uuid", json=constraint_body(), headers=h), 400)
+    assert_error(client.delete(f"{CRS}/not-a-uuid/{'o' * 44}", headers=h), 400)
+    assert_error(client.get(f"{CRS}/{new_id()}", headers=h), 404)
+    assert_error(client.delete(f"{CRS}/{new_id()}/{'o' * 44}", headers=h), 404)
 
 
 def test_version_conflicts(client: TestClient, signing_key: RSAPrivateKey) -> None:
@@ -233,7 +221,7 @@ def test_version_conflicts(client: TestClient, signing_key: RSAPrivateKey) -> No
         ),
     }
     for case, r in cases.items():
-        _assert_error(r, 409, case)
+        assert_error(r, 409, case)
     got = client.get(f"{CRS}/{ref['id']}", headers=h).json()["constraint_reference"]
     assert (got["version"], got["ovn"]) == (1, ref["ovn"])
 
@@ -242,7 +230,7 @@ def test_delete_with_an_empty_ovn_is_a_bad_request(
     client: TestClient, signing_key: RSAPrivateKey
 ) -> None:
     ref = _create(client, signing_key)
-    _assert_error(client.delete(f"{CRS}/{ref['id']}/", headers=auth(signing_key, "cm1", CM)), 400)
+    assert_error(client.delete(f"{CRS}/{ref['id']}/", headers=auth(signing_key, "cm1", CM)), 400)
 
 
 def test_another_manager_may_neither_update_nor_delete(
@@ -250,9 +238,9 @@ def test_another_manager_may_neither_update_nor_delete(
 ) -> None:
     ref = _create(client, signing_key)
     r = _put(client, signing_key, "cm2", constraint_body(), ref["id"], ref["ovn"])
-    _assert_error(r, 403)
+    assert_error(r, 403)
     r = client.delete(f"{CRS}/{ref['id']}/{ref['ovn']}", headers=auth(signing_key, "cm2", CM))
-    _assert_error(r, 403)
+    assert_error(r, 403)
 
 
 def test_invalid_constraints_are_refused(client: TestClient, signing_key: RSAPrivateKey) -> None:
@@ -269,8 +257,8 @@ def test_invalid_constraints_are_refused(client: TestClient, signing_key: RSAPri
     h = auth(signing_key, "cm1", CM)
     for case, body in cases.items():
         cid = new_id()
-        _assert_error(client.put(f"{CRS}/{cid}", json=body, headers=h), 400, case)
-        _assert_error(client.get(f"{CRS}/{cid}", headers=h), 404, case)
+        assert_error(client.put(f"{CRS}/{cid}", json=body, headers=h), 400, case)
+        assert_error(client.get(f"{CRS}/{cid}", headers=h), 404, case)
 
 
 # -- notifications and the key ----------------------------------------------------------------
@@ -365,7 +353,7 @@ def test_an_intent_whose_subscription_wants_constraints_must_know_them(
     body["new_subscription"]["notify_for_constraints"] = True
     oid = new_id()
     r = client.put(f"{OIRS}/{oid}", json=body, headers=auth(signing_key, "uss1"))
-    conflict = _assert_error(r, 409)
+    conflict = assert_error(r, 409)
     (missing,) = conflict["missing_constraints"]
     assert (missing["id"], missing["ovn"], missing["manager"]) == (ref["id"], OVN_HIDDEN, "cm1")
     assert not conflict.get("missing_operational_intents")

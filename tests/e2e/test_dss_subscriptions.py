@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -16,12 +16,14 @@ from tests.helpers import (
     HUMPHREYS,
     OVN_HIDDEN,
     SC,
+    assert_error,
     auth,
     new_id,
     now,
     oir_body,
     subscription_body,
     volume4d,
+    wire_datetime,
     wire_time,
 )
 
@@ -31,18 +33,6 @@ USS1_URL = "https://uss1.example/utm"
 FAR_AWAY = (HUMPHREYS[0] + 1.0, HUMPHREYS[1])
 TIME_TOLERANCE = timedelta(seconds=1)
 MAX_DURATION = timedelta(hours=24)  # F3548-21 DSSMaxSubscriptionDurationHours
-
-
-def _time(value: dict[str, str]) -> datetime:
-    return datetime.fromisoformat(value["value"].replace("Z", "+00:00"))
-
-
-def _assert_error(r: Response, status: int, case: str = "") -> dict[str, Any]:
-    assert r.status_code == status, f"{case}: {r.status_code} {r.text}"
-    body: dict[str, Any] = r.json()
-    assert isinstance(body.get("message"), str), f"{case}: {body}"
-    assert body["message"], case
-    return body
 
 
 def _put(
@@ -109,7 +99,7 @@ def test_created_subscription_echoes_the_request(
     assert sub["dependent_operational_intents"] == []
     for name, sent in (("time_start", start), ("time_end", start + timedelta(hours=2))):
         assert sub[name]["value"].endswith("Z")
-        assert abs(_time(sub[name]) - sent) <= TIME_TOLERANCE
+        assert abs(wire_datetime(sub[name]) - sent) <= TIME_TOLERANCE
     got = _get(client, signing_key, "uss1", sub_id)
     assert got.status_code == 200, got.text
     assert got.json()["subscription"] == sub
@@ -121,9 +111,9 @@ def test_omitted_times_default_to_now_and_a_day_later(
     extent = volume4d()
     del extent["time_start"], extent["time_end"]
     sub = _create(client, signing_key, body=subscription_body(extent))
-    start = _time(sub["time_start"])
+    start = wire_datetime(sub["time_start"])
     assert abs(start - now()) <= timedelta(seconds=10)
-    assert abs(_time(sub["time_end"]) - (start + MAX_DURATION)) <= TIME_TOLERANCE
+    assert abs(wire_datetime(sub["time_end"]) - (start + MAX_DURATION)) <= TIME_TOLERANCE
 
 
 def test_a_window_of_exactly_24_hours_is_accepted(
@@ -176,7 +166,7 @@ def test_delete_returns_the_subscription_and_removes_it(
     assert r.status_code == 200, r.text
     assert r.json()["subscription"]["id"] == sub["id"]
     assert r.json()["subscription"]["version"] == sub["version"]
-    _assert_error(_get(client, signing_key, "uss1", sub["id"]), 404)
+    assert_error(_get(client, signing_key, "uss1", sub["id"]), 404)
     assert _query(client, signing_key, "uss1", volume4d()) == []
 
 
@@ -196,7 +186,7 @@ def test_query_leaves_out_expired_subscriptions(
 ) -> None:
     extent = volume4d(start=now(), duration=timedelta(seconds=1))
     sub = _create(client, signing_key, body=subscription_body(extent))
-    time.sleep(max(0.0, (_time(sub["time_end"]) - now()).total_seconds()) + 0.2)
+    time.sleep(max(0.0, (wire_datetime(sub["time_end"]) - now()).total_seconds()) + 0.2)
     aoi = volume4d()
     del aoi["time_start"], aoi["time_end"]
     assert _query(client, signing_key, "uss1", aoi) == []
@@ -205,9 +195,9 @@ def test_query_leaves_out_expired_subscriptions(
 
 def test_query_refusals(client: TestClient, signing_key: RSAPrivateKey) -> None:
     h = auth(signing_key, "uss1")
-    _assert_error(client.post(f"{SUBS}/query", json={}, headers=h), 400, "no area")
+    assert_error(client.post(f"{SUBS}/query", json={}, headers=h), 400, "no area")
     huge = {"area_of_interest": volume4d(half_deg=0.5)}  # ~10 000 km² > 2500 km²
-    _assert_error(client.post(f"{SUBS}/query", json=huge, headers=h), 413, "huge area")
+    assert_error(client.post(f"{SUBS}/query", json=huge, headers=h), 413, "huge area")
 
 
 def test_the_response_lists_intersecting_operational_intents(
@@ -260,11 +250,11 @@ def test_an_explicitly_updated_implicit_subscription_becomes_explicit(
 def test_malformed_and_unknown_ids(client: TestClient, signing_key: RSAPrivateKey) -> None:
     h = auth(signing_key, "uss1")
     for bad in ("not-a-uuid", "2f8343be-6482-1d1b-a474-16847e01af1e"):
-        _assert_error(client.get(f"{SUBS}/{bad}", headers=h), 400, bad)
-        _assert_error(client.put(f"{SUBS}/{bad}", json=subscription_body(), headers=h), 400, bad)
-        _assert_error(client.delete(f"{SUBS}/{bad}/{'v' * 44}", headers=h), 400, bad)
-    _assert_error(client.get(f"{SUBS}/{new_id()}", headers=h), 404)
-    _assert_error(client.delete(f"{SUBS}/{new_id()}/{'v' * 44}", headers=h), 404)
+        assert_error(client.get(f"{SUBS}/{bad}", headers=h), 400, bad)
+        assert_error(client.put(f"{SUBS}/{bad}", json=subscription_body(), headers=h), 400, bad)
+        assert_error(client.delete(f"{SUBS}/{bad}/{'v' * 44}", headers=h), 400, bad)
+    assert_error(client.get(f"{SUBS}/{new_id()}", headers=h), 404)
+    assert_error(client.delete(f"{SUBS}/{new_id()}/{'v' * 44}", headers=h), 404)
 
 
 def test_version_conflicts(client: TestClient, signing_key: RSAPrivateKey) -> None:
@@ -281,7 +271,7 @@ def test_version_conflicts(client: TestClient, signing_key: RSAPrivateKey) -> No
         "wrong-version-delete": client.delete(f"{SUBS}/{sub['id']}/{'v' * 44}", headers=h),
     }
     for case, r in cases.items():
-        _assert_error(r, 409, case)
+        assert_error(r, 409, case)
     assert _get(client, signing_key, "uss1", sub["id"]).json()["subscription"] == sub
 
 
@@ -289,15 +279,15 @@ def test_update_of_a_nonexistent_subscription_is_a_bad_request(
     client: TestClient, signing_key: RSAPrivateKey
 ) -> None:
     sub_id = new_id()
-    _assert_error(_put(client, signing_key, "uss1", subscription_body(), sub_id, "v" * 44), 400)
-    _assert_error(_get(client, signing_key, "uss1", sub_id), 404)
+    assert_error(_put(client, signing_key, "uss1", subscription_body(), sub_id, "v" * 44), 400)
+    assert_error(_get(client, signing_key, "uss1", sub_id), 404)
 
 
 def test_delete_with_an_empty_version_is_a_bad_request(
     client: TestClient, signing_key: RSAPrivateKey
 ) -> None:
     sub = _create(client, signing_key)
-    _assert_error(client.delete(f"{SUBS}/{sub['id']}/", headers=auth(signing_key, "uss1")), 400)
+    assert_error(client.delete(f"{SUBS}/{sub['id']}/", headers=auth(signing_key, "uss1")), 400)
     assert _get(client, signing_key, "uss1", sub["id"]).status_code == 200
 
 
@@ -306,11 +296,11 @@ def test_another_manager_may_not_get_update_or_delete(
 ) -> None:
     sub = _create(client, signing_key)
     h2 = auth(signing_key, "uss2")
-    _assert_error(client.get(f"{SUBS}/{sub['id']}", headers=h2), 403, "get")
+    assert_error(client.get(f"{SUBS}/{sub['id']}", headers=h2), 403, "get")
     r = _put(client, signing_key, "uss2", subscription_body(), sub["id"], sub["version"])
-    _assert_error(r, 403, "update")
+    assert_error(r, 403, "update")
     r = client.delete(f"{SUBS}/{sub['id']}/{sub['version']}", headers=h2)
-    _assert_error(r, 403, "delete")
+    assert_error(r, 403, "delete")
     assert _get(client, signing_key, "uss1", sub["id"]).json()["subscription"] == sub
 
 
@@ -324,7 +314,7 @@ def test_a_subscription_with_dependent_intents_cannot_be_deleted(
     oid = r.json()["operational_intent_reference"]["id"]
     got = _get(client, signing_key, "uss1", sub["id"]).json()["subscription"]
     assert got["dependent_operational_intents"] == [oid]
-    _assert_error(client.delete(f"{SUBS}/{sub['id']}/{sub['version']}", headers=h), 400)
+    assert_error(client.delete(f"{SUBS}/{sub['id']}/{sub['version']}", headers=h), 400)
     assert _get(client, signing_key, "uss1", sub["id"]).status_code == 200
 
 
@@ -335,7 +325,7 @@ def test_an_implicit_subscription_cannot_be_deleted_while_its_intent_lives(
     r = client.put(f"{OIRS}/{new_id()}", json=oir_body(), headers=h)
     sub_id = r.json()["operational_intent_reference"]["subscription_id"]
     version = _get(client, signing_key, "uss1", sub_id).json()["subscription"]["version"]
-    _assert_error(client.delete(f"{SUBS}/{sub_id}/{version}", headers=h), 400)
+    assert_error(client.delete(f"{SUBS}/{sub_id}/{version}", headers=h), 400)
 
 
 def test_an_update_must_keep_covering_dependent_intents(
@@ -349,7 +339,7 @@ def test_an_update_must_keep_covering_dependent_intents(
     )
     assert r.status_code == 201, r.text
     moved = subscription_body(volume4d(*FAR_AWAY))
-    _assert_error(_put(client, signing_key, "uss1", moved, sub["id"], sub["version"]), 400)
+    assert_error(_put(client, signing_key, "uss1", moved, sub["id"], sub["version"]), 400)
 
 
 def test_invalid_subscriptions_are_refused(client: TestClient, signing_key: RSAPrivateKey) -> None:
@@ -368,8 +358,8 @@ def test_invalid_subscriptions_are_refused(client: TestClient, signing_key: RSAP
     }
     for case, body in cases.items():
         sub_id = new_id()
-        _assert_error(_put(client, signing_key, "uss1", body, sub_id), 400, case)
-        _assert_error(_get(client, signing_key, "uss1", sub_id), 404, case)
+        assert_error(_put(client, signing_key, "uss1", body, sub_id), 400, case)
+        assert_error(_get(client, signing_key, "uss1", sub_id), 404, case)
 
 
 def test_an_update_may_not_stretch_the_window_past_24_hours(
@@ -377,8 +367,10 @@ def test_an_update_may_not_stretch_the_window_past_24_hours(
 ) -> None:
     sub = _create(client, signing_key)
     extent = volume4d()
-    extent["time_end"] = wire_time(_time(sub["time_start"]) + MAX_DURATION + timedelta(hours=1))
-    _assert_error(
+    extent["time_end"] = wire_time(
+        wire_datetime(sub["time_start"]) + MAX_DURATION + timedelta(hours=1)
+    )
+    assert_error(
         _put(client, signing_key, "uss1", subscription_body(extent), sub["id"], sub["version"]),
         400,
     )
@@ -397,4 +389,4 @@ def test_subscriptions_need_a_coordination_or_processing_scope(
     r = client.put(
         f"{SUBS}/{new_id()}", json=subscription_body(), headers=auth(signing_key, "uss1", CM)
     )
-    _assert_error(r, 403)
+    assert_error(r, 403)
