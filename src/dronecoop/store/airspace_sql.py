@@ -214,11 +214,13 @@ class SqlAirspaceTx:
     def _area_filter(self, table: str, area: Footprint) -> tuple[list[str], list[Any]]:
         """SQL conditions on alias ``o`` selecting rows of ``table`` that meet ``area``."""
         cells_sql, params = self._in("cell_id", area.cells)
+        start_us, end_us = to_us(area.time_start), to_us(area.time_end)
         sql = [
-            f"o.id IN (SELECT entity_id FROM {table[:-1]}_cells WHERE {cells_sql})",
+            f"o.id IN (SELECT entity_id FROM {table[:-1]}_cells WHERE {cells_sql} "
+            "AND time_end_us >= ? AND time_start_us <= ?)",
             "AND o.time_end_us >= ? AND o.time_start_us <= ?",
         ]
-        params += [to_us(area.time_start), to_us(area.time_end)]
+        params += [start_us, end_us, start_us, end_us]
         if area.altitude_upper_w84_m is not None:
             sql.append("AND (o.altitude_lower_m IS NULL OR o.altitude_lower_m <= ?)")
             params.append(area.altitude_upper_w84_m)
@@ -242,10 +244,12 @@ class SqlAirspaceTx:
         table: str,
         cols: str,
         values: tuple[Any, ...],
-        cells: frozenset[int],
+        footprint: Footprint,
         previous: Footprint | None,
     ) -> None:
         entity_id = values[0]
+        cells = footprint.cells
+        start_us, end_us = to_us(footprint.time_start), to_us(footprint.time_end)
         cells_table = f"{table[:-1]}_cells"
         names = [c.strip() for c in cols.split(",")]
         if previous is None:
@@ -256,6 +260,15 @@ class SqlAirspaceTx:
             assignments = ", ".join(f"{name} = ?" for name in names[1:])
             self._exec(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values[1:], entity_id])
             old_cells = previous.cells
+            if (previous.time_start, previous.time_end) != (
+                footprint.time_start,
+                footprint.time_end,
+            ):
+                self._exec(
+                    f"UPDATE {cells_table} SET time_start_us = ?, time_end_us = ? "
+                    "WHERE entity_id = ?",
+                    [start_us, end_us, entity_id],
+                )
         removed = old_cells - cells
         added = cells - old_cells
         if removed:
@@ -266,14 +279,15 @@ class SqlAirspaceTx:
         if added:
             if self._postgres:
                 self._exec(
-                    f"INSERT INTO {cells_table} (cell_id, entity_id) "
-                    "SELECT unnest(CAST(? AS bigint[])), ?",
-                    [sorted(added), entity_id],
+                    f"INSERT INTO {cells_table} (cell_id, entity_id, time_start_us, time_end_us) "
+                    "SELECT unnest(CAST(? AS bigint[])), ?, ?, ?",
+                    [sorted(added), entity_id, start_us, end_us],
                 )
             else:
                 self._cursor.executemany(
-                    f"INSERT INTO {cells_table} (cell_id, entity_id) VALUES (?, ?)",
-                    [(cell, entity_id) for cell in sorted(added)],
+                    f"INSERT INTO {cells_table} (cell_id, entity_id, time_start_us, time_end_us) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(cell, entity_id, start_us, end_us) for cell in sorted(added)],
                 )
 
     def _delete(self, table: str, entity_id: str) -> None:
@@ -306,7 +320,7 @@ class SqlAirspaceTx:
             *_footprint_values(ref.footprint),
             to_us(ref.updated_at),
         )
-        self._put(_OI, _OI_COLS, values, ref.footprint.cells, _previous_footprint(previous))
+        self._put(_OI, _OI_COLS, values, ref.footprint, _previous_footprint(previous))
 
     def delete_operational_intent(self, entity_id: EntityID) -> None:
         self._delete(_OI, entity_id)
@@ -334,7 +348,7 @@ class SqlAirspaceTx:
             *_footprint_values(ref.footprint),
             to_us(ref.updated_at),
         )
-        self._put(_CR, _CR_COLS, values, ref.footprint.cells, _previous_footprint(previous))
+        self._put(_CR, _CR_COLS, values, ref.footprint, _previous_footprint(previous))
 
     def delete_constraint(self, entity_id: EntityID) -> None:
         self._delete(_CR, entity_id)
@@ -365,7 +379,7 @@ class SqlAirspaceTx:
             *_footprint_values(sub.footprint),
             to_us(sub.updated_at),
         )
-        self._put(_SUB, _SUB_COLS, values, sub.footprint.cells, _previous_footprint(previous))
+        self._put(_SUB, _SUB_COLS, values, sub.footprint, _previous_footprint(previous))
 
     def delete_subscription(self, subscription_id: SubscriptionID) -> None:
         self._delete(_SUB, subscription_id)

@@ -28,12 +28,17 @@ ID = String(64)
 
 
 def _cells_table(name: str) -> Table:
+    # Each cell row repeats its entity's time envelope so that a search narrows by cell AND
+    # time inside this index, instead of fetching every entity ever stored in the cell.
     return Table(
         name,
         metadata,
         Column("cell_id", BigInteger, primary_key=True, autoincrement=False),
         Column("entity_id", ID, primary_key=True),
+        Column("time_start_us", BigInteger, nullable=False, server_default="0"),
+        Column("time_end_us", BigInteger, nullable=False, server_default="0"),
         Index(f"ix_{name}_entity", "entity_id"),
+        Index(f"ix_{name}_cell_time", "cell_id", "time_end_us", "time_start_us", "entity_id"),
     )
 
 
