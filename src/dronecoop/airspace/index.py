@@ -29,15 +29,14 @@ from __future__ import annotations
 import threading
 from array import array
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
-from dronecoop.airspace.model import Footprint
+from dronecoop.airspace.model import Footprint, to_us
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INF = float("inf")
 # Rows of a cell's columns. Start and lower altitude are negated so that one ``>=``
 # against the probe tests all four overlap conditions.
@@ -52,9 +51,8 @@ Columns = npt.NDArray[np.float64]
 
 
 def _us(moment: datetime) -> float:
-    """Microseconds since the epoch, as a float (exact); ``moment`` must be UTC-aware."""
-    delta = moment - EPOCH
-    return float((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    """Microseconds since the epoch, as a float (exact until 2255)."""
+    return float(to_us(moment))
 
 
 def _bound(value: float | None, unbounded: float) -> float:

@@ -7,9 +7,22 @@ level-13 S2 cells plus the time and altitude envelope (see ``geo.Bounds4D``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NewType
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Integer microseconds since the Unix epoch (exact; how stores and indexes keep time)."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
 
 EntityID = NewType("EntityID", str)
 SubscriptionID = NewType("SubscriptionID", str)

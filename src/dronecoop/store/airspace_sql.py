@@ -22,7 +22,7 @@ import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -40,6 +40,8 @@ from dronecoop.airspace.model import (
     SubscriptionID,
     UssAvailability,
     UssAvailabilityStatus,
+    from_us,
+    to_us,
 )
 from dronecoop.airspace.store import EntityKind
 from dronecoop.store.engine import SqliteWriterLock, build_engine, normalise_url
@@ -48,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ATTEMPTS = 8
 RETRY_BACKOFF_S = 0.005
 # PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected.
@@ -77,15 +78,6 @@ _SUB_COLS = (
     "notify_for_constraints, implicit, "
     "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
 )
-
-
-def to_us(moment: datetime) -> int:
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)
 
 
 def pack_cells(cells: Iterable[int]) -> bytes:
