@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
+console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")
 DbUrl = Annotated[
