@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 
 from dronecoop.airspace import geo, s2cells
 from dronecoop.airspace.errors import (
-    AreaTooLarge,
     BadRequest,
     DependencyConflict,
     MissingKey,
@@ -797,10 +796,3 @@ def _subscription_covers(sub: Footprint, op: Footprint) -> bool:
     if sub.time_start - op.time_start > DEPENDENT_START_TOLERANCE:
         return False
     return op.time_end <= sub.time_end
-
-
-__all__ = [
-    "AreaTooLarge",
-    "Caller",
-    "DssService",
-]

@@ -117,9 +117,7 @@ def _cr(ref: ConstraintRef, caller: Caller) -> dict[str, Any]:
 
 
 def _subscription(view: SubscriptionView) -> dict[str, Any]:
-    body = wire.subscription(view.subscription)
-    body["dependent_operational_intents"] = list(view.dependent_operational_intents)
-    return body
+    return wire.subscription(view.subscription, view.dependent_operational_intents)
 
 
 def _oir_change(change: OperationalIntentChange, caller: Caller) -> dict[str, Any]:

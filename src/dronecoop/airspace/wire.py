@@ -255,7 +255,7 @@ def constraint_reference(
     }
 
 
-def subscription(sub: Subscription) -> dict[str, Any]:
+def subscription(sub: Subscription, dependents: Sequence[str]) -> dict[str, Any]:
     return {
         "id": sub.id,
         "version": sub.version,
@@ -266,7 +266,7 @@ def subscription(sub: Subscription) -> dict[str, Any]:
         "notify_for_operational_intents": sub.notify_for_operational_intents,
         "notify_for_constraints": sub.notify_for_constraints,
         "implicit_subscription": sub.implicit,
-        "dependent_operational_intents": [],
+        "dependent_operational_intents": list(dependents),
     }
 
 

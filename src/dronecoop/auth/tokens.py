@@ -179,20 +179,14 @@ class TokenVerifier:
         return claims
 
     def _candidate_keys(self, kid: object) -> list[RSAPublicKey]:
-        if isinstance(kid, str) and self._jwks_urls:
-            key = self._jwks_keys.get(kid)
-            if key is None:
-                self._refresh_jwks()
+        """The JWKS key named by ``kid`` if there is one, else every trusted key."""
+        if self._jwks_urls and (isinstance(kid, str) or not self._jwks_keys):
+            if not isinstance(kid, str) or kid not in self._jwks_keys:
+                self._refresh_jwks()  # rate-limited: an unknown kid may be a rotated key
+            if isinstance(kid, str):
                 key = self._jwks_keys.get(kid)
-            if key is not None:
-                return [key]
-        if not self._jwks_keys and self._jwks_urls:
-            self._refresh_jwks()
-        return (
-            [*self._static_keys, *self._jwks_keys.values()]
-            if not isinstance(kid, str) or not self._jwks_urls
-            else list(self._static_keys)
-        )
+                return [key] if key is not None else list(self._static_keys)
+        return [*self._static_keys, *self._jwks_keys.values()]
 
     def _refresh_jwks(self) -> None:
         with self._jwks_lock:

@@ -16,6 +16,7 @@ Concurrency discipline (see ``airspace.store``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import struct
@@ -109,6 +110,15 @@ def _footprint_values(fp: Footprint) -> tuple[Any, ...]:
         fp.altitude_upper_w84_m,
         pack_cells(fp.cells),
     )
+
+
+@functools.cache
+def _write_sql(table: str, cols: str) -> tuple[str, str]:
+    """INSERT and UPDATE-by-id statements for ``table``'s ``cols`` (id first), built once."""
+    names = [c.strip() for c in cols.split(",")]
+    insert = f"INSERT INTO {table} ({cols}) VALUES ({','.join('?' * len(names))})"
+    update = f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in names[1:])} WHERE id = ?"
+    return insert, update
 
 
 def _previous_footprint(
@@ -243,14 +253,12 @@ class SqlAirspaceTx:
         cells = footprint.cells
         start_us, end_us = to_us(footprint.time_start), to_us(footprint.time_end)
         cells_table = f"{table[:-1]}_cells"
-        names = [c.strip() for c in cols.split(",")]
+        insert_sql, update_sql = _write_sql(table, cols)
         if previous is None:
-            marks = ",".join("?" * len(names))
-            self._exec(f"INSERT INTO {table} ({cols}) VALUES ({marks})", values)
+            self._exec(insert_sql, values)
             old_cells: frozenset[int] = frozenset()
         else:
-            assignments = ", ".join(f"{name} = ?" for name in names[1:])
-            self._exec(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values[1:], entity_id])
+            self._exec(update_sql, [*values[1:], entity_id])
             old_cells = previous.cells
             if (previous.time_start, previous.time_end) != (
                 footprint.time_start,
