@@ -226,3 +226,64 @@ def test_an_acknowledged_write_survives_reopening_the_store(db_url: str) -> None
         assert reopened.read(lambda tx: tx.get_operational_intent(EntityID("durable"))) is not None
     finally:
         reopened.close()
+
+
+def test_reading_for_write_gives_the_intent_and_the_writers_availability(
+    store: SqlAirspaceStore,
+) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("a", fp({1}), manager="down-uss"), None)
+        tx.put_uss_availability(UssAvailabilityStatus("down-uss", UssAvailability.DOWN, "v", T0))
+        tx.put_uss_availability(UssAvailabilityStatus("up-uss", UssAvailability.NORMAL, "v", T0))
+
+    store.write(setup)
+    old, own = store.write(lambda tx: tx.get_operational_intent_for_write(EntityID("a"), "up-uss"))
+    assert old is not None
+    assert (old.id, old.uss_availability) == ("a", UssAvailability.DOWN)
+    assert own is UssAvailability.NORMAL
+    missing = store.write(lambda tx: tx.get_operational_intent_for_write(EntityID("b"), "nobody"))
+    assert missing == (None, None)
+
+
+def test_writes_are_visible_to_later_reads_of_the_same_transaction(
+    store: SqlAirspaceStore,
+) -> None:
+    """PostgreSQL queues INSERTs and sends them together: reads must still see them."""
+
+    def work(tx: SqlAirspaceTx) -> tuple[list[str], int]:
+        for i in range(20):  # more than one combined statement holds
+            tx.put_operational_intent(intent(f"op{i:02}", fp({7, 8})), None)
+        tx.put_subscription(subscription("s", fp({8})), None)
+        seen = [r.id for r in tx.search_operational_intents(fp({7}))]
+        return seen, len(tx.notify_subscriptions(fp({8}), for_constraints=False))
+
+    seen, notified = store.write(work)
+    assert seen == [f"op{i:02}" for i in range(20)]
+    assert notified == 1
+    assert len(store.read(lambda tx: tx.search_operational_intents(fp({8})))) == 20
+
+
+def test_connections_the_server_dropped_are_replaced_without_an_error(db_url: str) -> None:
+    """No ping on checkout: a dead pooled connection costs a retry, never a failed request."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("server-side connection loss is a PostgreSQL matter")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    store = SqlAirspaceStore.from_url(db_url)
+    try:
+        for i in range(4):  # several pooled connections, all idle afterwards
+            store.write(lambda tx, i=i: tx.put_operational_intent(intent(f"k{i}", fp({1})), None))
+        conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(False)
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 1
+        store.write(lambda tx: tx.put_operational_intent(intent("after", fp({1})), None))
+        found = store.read(lambda tx: tx.search_operational_intents(fp({1})))
+        assert [r.id for r in found] == ["after", "k0", "k1", "k2", "k3"]
+    finally:
+        store.close()

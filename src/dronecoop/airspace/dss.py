@@ -39,7 +39,7 @@ from dronecoop.airspace.model import (
     UssAvailability,
     UssAvailabilityStatus,
 )
-from dronecoop.airspace.store import AirspaceStore, AirspaceTx, EntityKind
+from dronecoop.airspace.store import AirspaceStore, AirspaceTx
 
 SCOPE_STRATEGIC_COORDINATION = "utm.strategic_coordination"
 SCOPE_CONSTRAINT_MANAGEMENT = "utm.constraint_management"
@@ -336,8 +336,7 @@ class DssService:
         footprint = request.extents.footprint()
 
         def work(tx: AirspaceTx) -> OperationalIntentChange:
-            tx.lock_entity(EntityKind.OPERATIONAL_INTENT, entity_id)
-            old = tx.get_operational_intent(entity_id, for_update=True)
+            old, own_availability = tx.get_operational_intent_for_write(entity_id, caller.manager)
             tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             if old is not None:
                 if old.manager != caller.manager:
@@ -360,6 +359,7 @@ class DssService:
                 and tx.dependent_operational_intents(previous_sub.id) == [entity_id]
             )
             attached = previous_sub
+            new_implicit: Subscription | None = None
             if subscription_id is None:
                 if request.new_subscription is not None:
                     attached = Subscription(
@@ -374,8 +374,7 @@ class DssService:
                         footprint=footprint,
                         updated_at=now,
                     )
-                    tx.lock_cells(attached.footprint.cells)
-                    tx.put_subscription(attached, None)
+                    new_implicit = attached
                 else:
                     attached = None
             else:
@@ -388,6 +387,8 @@ class DssService:
                 attached = self._ensure_covers(tx, attached, footprint, now)
             if state in (OperationalIntentState.ACCEPTED, OperationalIntentState.ACTIVATED):
                 self._check_key(tx, caller, entity_id, footprint, request.key, attached)
+            if new_implicit is not None:  # stored once the key check has passed
+                tx.put_subscription(new_implicit, None)
             ref = OperationalIntentRef(
                 id=entity_id,
                 manager=caller.manager,
@@ -404,7 +405,10 @@ class DssService:
                 tx.delete_subscription(previous_sub.id)
             touched = [footprint] if old is None else [footprint, old.footprint]
             subscribers = _notify(tx, touched, for_constraints=False)
-            return OperationalIntentChange(ref, subscribers, _availabilities(tx, [ref.manager]))
+            availability: dict[str, UssAvailability] = (
+                {ref.manager: own_availability} if own_availability else {}
+            )
+            return OperationalIntentChange(ref, subscribers, Availabilities(availability))
 
         return self._store.write(work)
 
@@ -485,7 +489,6 @@ class DssService:
             raise BadRequest("Missing OVN for operational intent to modify")
 
         def work(tx: AirspaceTx) -> OperationalIntentChange:
-            tx.lock_entity(EntityKind.OPERATIONAL_INTENT, entity_id)
             old = tx.get_operational_intent(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"OperationalIntent {entity_id} not found")
@@ -542,7 +545,6 @@ class DssService:
         footprint = request.extents.footprint()
 
         def work(tx: AirspaceTx) -> ConstraintChange:
-            tx.lock_entity(EntityKind.CONSTRAINT, entity_id)
             old = tx.get_constraint(entity_id, for_update=True)
             tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             if old is None:
@@ -574,7 +576,6 @@ class DssService:
             raise BadRequest("Missing OVN for constraint to modify")
 
         def work(tx: AirspaceTx) -> ConstraintChange:
-            tx.lock_entity(EntityKind.CONSTRAINT, entity_id)
             old = tx.get_constraint(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"Constraint {entity_id} not found")
@@ -628,7 +629,6 @@ class DssService:
         bounds = request.extents.bounds
 
         def work(tx: AirspaceTx) -> SubscriptionChange:
-            tx.lock_entity(EntityKind.SUBSCRIPTION, sub_id)
             old = tx.get_subscription(sub_id, for_update=True)
             start = bounds.time_start
             if start is None:
@@ -705,7 +705,6 @@ class DssService:
             raise BadRequest("Missing version")
 
         def work(tx: AirspaceTx) -> SubscriptionView:
-            tx.lock_entity(EntityKind.SUBSCRIPTION, sub_id)
             old = tx.get_subscription(sub_id, for_update=True)
             if old is None:
                 raise NotFound(f"Subscription {sub_id} not found")

@@ -79,18 +79,20 @@ async def _json_body(request: Request) -> Any:
 
 
 def _depth(value: Any) -> int:
-    """Nesting depth of a decoded JSON value, without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict):
-            node = list(node.values())
-        if isinstance(node, list):
-            deepest = max(deepest, level)
-            if level <= MAX_JSON_DEPTH:
-                stack.extend((child, level + 1) for child in node)
-    return deepest
+    """Nesting depth of a decoded JSON value (stops counting past MAX_JSON_DEPTH + 1).
+
+    Level by level over the containers only: a body's many scalars are never pushed.
+    """
+    level = [value] if type(value) in (dict, list) else []
+    depth = 0
+    while level and depth <= MAX_JSON_DEPTH:
+        depth += 1
+        deeper: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            deeper += [c for c in children if type(c) in (dict, list)]
+        level = deeper
+    return depth
 
 
 def _area(body: Any, what: str, *, require_outline: bool = True) -> Area:

@@ -2,14 +2,16 @@
 
 A store hands out transactions. ``write()`` transactions are serialised wherever they
 touch the same S2 cells (``lock_cells``) so that two conflicting creates can never both
-pass the key check; ``read()`` transactions see a consistent snapshot.
+pass the key check; ``read()`` transactions see a consistent snapshot. Two creates of one
+id race to insert its row: the loser's transaction fails on the primary key and the store
+runs it again, when it finds the row present (so an entity is read ``for_update`` and
+never locked by id beforehand).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from enum import IntEnum
 from typing import Protocol, TypeVar
 
 from dronecoop.airspace.model import (
@@ -26,28 +28,23 @@ from dronecoop.airspace.model import (
 T = TypeVar("T")
 
 
-class EntityKind(IntEnum):
-    OPERATIONAL_INTENT = 1
-    CONSTRAINT = 2
-    SUBSCRIPTION = 3
-
-
 class AirspaceTx(Protocol):
     """One database transaction over the DSS's entities."""
 
     def lock_cells(self, cells: Iterable[int]) -> None:
         """Serialise against every other writer touching any of ``cells`` until commit."""
 
-    def lock_entity(self, kind: EntityKind, entity_id: str) -> None:
-        """Serialise against every other writer of this entity id until commit.
-
-        Taken before the entity is read, so that two creates of one id cannot both find
-        it absent; always before ``lock_cells``.
-        """
-
     def get_operational_intent(
         self, entity_id: EntityID, *, for_update: bool = False
     ) -> OperationalIntentRef | None: ...
+
+    def get_operational_intent_for_write(
+        self, entity_id: EntityID, manager: str
+    ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
+        """The stored intent, locked until commit, and ``manager``'s recorded availability.
+
+        One read where a writer needs both (the reply reports the writer's availability).
+        """
 
     def search_operational_intents(
         self, area: Footprint, *, now: datetime | None = None

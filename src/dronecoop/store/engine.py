@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from psycopg_pool import ConnectionPool
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -37,8 +38,22 @@ def build_engine(url: str) -> Engine:
         connect_args={"options": "-c plan_cache_mode=force_generic_plan"},
         pool_size=POSTGRES_POOL_SIZE,
         max_overflow=POSTGRES_POOL_SIZE,
-        pool_pre_ping=True,
+        # No ping on checkout (a round trip per request): SqlAirspaceStore retries a
+        # transaction whose connection turns out dead before it commits.
         isolation_level="READ COMMITTED",
+    )
+
+
+def build_pg_pool(url: str) -> ConnectionPool:
+    """A psycopg connection pool for ``url`` with the same settings as ``build_engine``."""
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return ConnectionPool(
+        conninfo,
+        min_size=2,
+        max_size=2 * POSTGRES_POOL_SIZE,
+        kwargs={"options": "-c plan_cache_mode=force_generic_plan"},
+        open=True,
+        name="dronecoop-airspace",
     )
 
 
