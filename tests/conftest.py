@@ -76,12 +76,14 @@ def pg_server_url() -> Iterator[str]:
 
 
 def _truncate_all(url: str) -> None:
-    from dronecoop.store.schema import metadata
+    """Back to the state a fresh migration leaves: no rows but the audit chain's genesis."""
+    from dronecoop.store.schema import audit_head, metadata
 
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
+        conn.execute(audit_head.insert().values(id=1, seq=0, hash=bytes(32)))
     engine.dispose()
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import strategies as st
 
 from dronecoop.airspace import geo
+from dronecoop.trust.audit import AuditEvent
 
 # Camp Humphreys, Pyeongtaek (ROK): the allies' exercise area.
 HUMPHREYS = geo.LatLng(36.9628, 127.0311)
@@ -165,3 +166,21 @@ def volumes(
 def bounded_volumes():
     """Volumes with an outline and every bound given, as an operational intent's extents."""
     return volumes(bounded=True)
+
+
+# -- trust: audit events -------------------------------------------------------------------
+def audit_events() -> st.SearchStrategy[AuditEvent]:
+    """Audit events with the kinds of values the capabilities record."""
+    names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-._", min_size=1, max_size=20)
+    digests = st.none() | st.binary(min_size=32, max_size=32).map(bytes.hex)
+    return st.builds(
+        AuditEvent,
+        partner=st.sampled_from(["rok-army", "us-army", "local"]),
+        actor=names,
+        action=names,
+        target_kind=names,
+        target_id=st.uuids().map(str),
+        before_digest=digests,
+        after_digest=digests,
+        at=st.datetimes(min_value=EARLIEST, max_value=LATEST, timezones=st.just(UTC)),
+    )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from dronecoop import __version__
 from dronecoop.settings import Settings
+
+if TYPE_CHECKING:
+    from dronecoop.trust.audit import AuditEntry
 
 app = typer.Typer(
     name="dronecoop",
@@ -22,6 +28,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: verify its hash chain, print its head, export it.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")
@@ -151,6 +162,100 @@ def token(
             key, sub=sub, scopes=scope, audience=audience, issuer=issuer, lifetime_s=lifetime_s
         )
     )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    db_url: DbUrl = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            help="SEQ:HASH printed by an earlier `dronecoop audit head` and kept elsewhere: "
+            "the chain must still pass through it (detects a rewritten database).",
+        ),
+    ] = None,
+) -> None:
+    """Check every entry against its hash chain; exit 1 and say where if it is broken."""
+    from rich.progress import Progress
+
+    from dronecoop.store.audit_sql import SqlAuditLog
+    from dronecoop.trust.audit import verify_chain
+
+    expected = _parse_anchor(anchor) if anchor else None
+    log = SqlAuditLog.from_url(_settings(db_url).db_url)
+    try:
+        head = log.head()
+        if head is None:
+            console.print("[bold red]audit chain BROKEN[/]: its head row is gone (tampering)")
+            raise typer.Exit(1)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("verifying the audit chain", total=head[0] or None)
+
+            def tracked() -> Iterator[AuditEntry]:
+                for entry in log.entries():
+                    progress.advance(task)
+                    yield entry
+
+            report = verify_chain(tracked(), head=head, anchor=expected)
+    finally:
+        log.close()
+    if report.ok:
+        console.print(
+            f"audit chain intact: {report.entries} entries, head {report.head_seq}:"
+            f"{report.head_hash.hex()}"
+        )
+        return
+    console.print(
+        f"[bold red]audit chain BROKEN[/] at entry {report.first_bad_seq}: {report.problem}"
+    )
+    console.print(f"the chain is intact up to entry {report.head_seq}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(db_url: DbUrl = None) -> None:
+    """Print the chain's head as SEQ:HASH, an anchor to keep elsewhere (give it to partners)."""
+    from dronecoop.store.audit_sql import SqlAuditLog
+
+    log = SqlAuditLog.from_url(_settings(db_url).db_url)
+    try:
+        head = log.head()
+    finally:
+        log.close()
+    if head is None:
+        console.print("[bold red]the audit chain's head row is gone[/]")
+        raise typer.Exit(1)
+    typer.echo(f"{head[0]}:{head[1].hex()}")
+
+
+@audit_app.command("export")
+def audit_export(
+    db_url: DbUrl = None,
+    out: Annotated[
+        Path | None, typer.Option(help="File to write (JSON Lines); default: standard output.")
+    ] = None,
+    partner: Annotated[str | None, typer.Option(help="Only this partner's entries.")] = None,
+) -> None:
+    """Write the audit entries as JSON Lines, one entry per line, in sequence order."""
+    from dronecoop.store.audit_sql import SqlAuditLog
+    from dronecoop.trust.audit import entry_json
+
+    log = SqlAuditLog.from_url(_settings(db_url).db_url)
+    try:
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(out.open("wb")) if out else sys.stdout.buffer
+            for entry in log.entries(partner=partner):
+                sink.write(entry_json(entry) + b"\n")
+    finally:
+        log.close()
+
+
+def _parse_anchor(text: str) -> tuple[int, bytes]:
+    seq, _, digest = text.partition(":")
+    try:
+        return int(seq), bytes.fromhex(digest)
+    except ValueError as exc:
+        raise typer.BadParameter("expected SEQ:HASH as `dronecoop audit head` prints it") from exc
 
 
 @app.command()

@@ -40,6 +40,7 @@ from dronecoop.airspace.model import (
     UssAvailabilityStatus,
 )
 from dronecoop.airspace.store import AirspaceStore, AirspaceTx
+from dronecoop.trust.audit import AuditEvent, digest_of
 
 SCOPE_STRATEGIC_COORDINATION = "utm.strategic_coordination"
 SCOPE_CONSTRAINT_MANAGEMENT = "utm.constraint_management"
@@ -97,7 +98,8 @@ class Caller:
     """The authenticated client: its manager id (token ``sub``) and granted scopes."""
 
     manager: ManagerID
-    scopes: frozenset[str]
+    scopes: frozenset[str]  # the token's scopes plus what its roles grant
+    partner: str = "local"  # the partner whose token issuer vouched for the caller
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +410,8 @@ class DssService:
             availability: dict[str, UssAvailability] = (
                 {ref.manager: own_availability} if own_availability else {}
             )
+            verb = "create" if old is None else "update"
+            _audit(tx, caller, f"operational_intent.{verb}", ref.id, old, ref, now)
             return OperationalIntentChange(ref, subscribers, Availabilities(availability))
 
         return self._store.write(work)
@@ -507,6 +511,7 @@ class DssService:
             tx.delete_operational_intent(entity_id)
             if remove_sub and sub is not None:
                 tx.delete_subscription(sub.id)
+            _audit(tx, caller, "operational_intent.delete", old.id, old, None, self._clock())
             return OperationalIntentChange(old, subscribers, _known_availabilities([old]))
 
         return self._store.write(work)
@@ -565,6 +570,8 @@ class DssService:
                 updated_at=now,
             )
             tx.put_constraint(ref, old)
+            verb = "create" if old is None else "update"
+            _audit(tx, caller, f"constraint.{verb}", ref.id, old, ref, now)
             touched = [footprint] if old is None else [footprint, old.footprint]
             return ConstraintChange(ref, _notify(tx, touched, for_constraints=True))
 
@@ -586,6 +593,7 @@ class DssService:
             tx.lock_cells(old.footprint.cells)
             subscribers = _notify(tx, [old.footprint], for_constraints=True)
             tx.delete_constraint(entity_id)
+            _audit(tx, caller, "constraint.delete", old.id, old, None, self._clock())
             return ConstraintChange(old, subscribers)
 
         return self._store.write(work)
@@ -683,6 +691,8 @@ class DssService:
                 updated_at=now,
             )
             tx.put_subscription(sub, old)
+            verb = "create" if old is None else "update"
+            _audit(tx, caller, f"subscription.{verb}", sub.id, old, sub, now)
             search_area = replace(footprint, altitude_lower_w84_m=None, altitude_upper_w84_m=None)
             ops = (
                 tx.search_operational_intents(search_area)
@@ -718,6 +728,7 @@ class DssService:
                     "Subscriptions with dependent Operations may not be removed"
                 )
             tx.delete_subscription(sub_id)
+            _audit(tx, caller, "subscription.delete", old.id, old, None, self._clock())
             return SubscriptionView(old, dependents)
 
         return self._store.write(work)
@@ -748,6 +759,7 @@ class DssService:
                 raise VersionMismatch(f"USS availability version {old_version} is not current")
             status = UssAvailabilityStatus(uss_id, state, new_ovn(uss_id, now), now)
             tx.put_uss_availability(status)
+            _audit(tx, caller, "uss_availability.set", uss_id, old, status, now)
             return status
 
         return self._store.write(work)
@@ -758,7 +770,12 @@ class DssService:
         report_id = str(uuid.uuid4())
         body = json.dumps(report, default=str, sort_keys=True)
         now = self._clock()
-        self._store.write(lambda tx: tx.put_report(report_id, caller.manager, body, now))
+
+        def work(tx: AirspaceTx) -> None:
+            tx.put_report(report_id, caller.manager, body, now)
+            _audit(tx, caller, "report.create", report_id, None, body, now)
+
+        self._store.write(work)
         return report_id
 
     # ------------------------------------------------------------------ housekeeping
@@ -766,6 +783,30 @@ class DssService:
         """Delete entities that ended more than ``retention`` ago; return how many."""
         cutoff = self._clock() - retention
         return self._store.write(lambda tx: tx.delete_expired(cutoff))
+
+
+def _audit(
+    tx: AirspaceTx,
+    caller: Caller,
+    action: str,
+    target_id: str,
+    before: object | None,
+    after: object | None,
+    at: datetime,
+) -> None:
+    """Put the change on the audit chain, in the transaction that makes it."""
+    tx.audit(
+        AuditEvent(
+            partner=caller.partner,
+            actor=caller.manager,
+            action=f"dss.{action}",
+            target_kind=action.split(".")[0],
+            target_id=target_id,
+            before_digest=None if before is None else digest_of(before),
+            after_digest=None if after is None else digest_of(after),
+            at=at,
+        )
+    )
 
 
 def _not_owner(kind: str, owner: str, caller: Caller, verb: str) -> PermissionDenied:

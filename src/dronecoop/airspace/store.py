@@ -24,6 +24,7 @@ from dronecoop.airspace.model import (
     UssAvailability,
     UssAvailabilityStatus,
 )
+from dronecoop.trust.audit import AuditEvent
 
 T = TypeVar("T")
 
@@ -33,6 +34,9 @@ class AirspaceTx(Protocol):
 
     def lock_cells(self, cells: Iterable[int]) -> None:
         """Serialise against every other writer touching any of ``cells`` until commit."""
+
+    def audit(self, event: AuditEvent) -> None:
+        """Append ``event`` to the audit chain, committed with this transaction or not at all."""
 
     def get_operational_intent(
         self, entity_id: EntityID, *, for_update: bool = False

@@ -50,6 +50,7 @@ from dronecoop.airspace.model import (
     from_us,
     to_us,
 )
+from dronecoop.store.audit_sql import AUDIT_COLUMNS, audit_values
 from dronecoop.store.engine import (
     SqliteWriterLock,
     build_engine,
@@ -57,6 +58,7 @@ from dronecoop.store.engine import (
     is_sqlite,
     normalise_url,
 )
+from dronecoop.trust.audit import GENESIS, AuditEvent, chain, event_digest
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +199,7 @@ class SqlAirspaceTx:
         # PostgreSQL: INSERTs of new rows wait here and go out as one statement just before
         # the next statement or the commit (each statement costs ~40 us of client CPU).
         self._pending: list[tuple[str, list[Any]]] = []
+        self._audit: list[AuditEvent] = []
 
     # -- SQL dialect ---------------------------------------------------------------------
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -209,19 +212,74 @@ class SqlAirspaceTx:
         return self._cursor
 
     def _defer(self, sql: str, params: list[Any]) -> None:
-        """Queue a data-modifying statement whose result nobody reads (PostgreSQL)."""
+        """Queue a data-modifying statement whose result nobody reads (PostgreSQL).
+
+        ``{prev}`` in ``sql`` names the statement queued just before it, as a CTE whose
+        RETURNING rows it may select from.
+        """
+        if len(self._pending) >= MAX_DEFERRED and "{prev}" not in sql:
+            self.flush()  # bulk writers (imports) flush as they go
         self._pending.append((sql, params))
-        if len(self._pending) >= MAX_DEFERRED:  # bulk writers (imports) flush as they go
-            self.flush()
 
     def flush(self) -> None:
         """Send the queued statements: one alone, several as CTEs of one statement."""
         pending, self._pending = self._pending, []
-        if len(pending) == 1:
+        if len(pending) == 1 and "{prev}" not in pending[0][0]:
             self._exec(*pending[0])
         elif pending:
-            ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(pending))
+            ctes = ", ".join(
+                f"w{i} AS ({sql.replace('{prev}', f'w{i - 1}')})"
+                for i, (sql, _) in enumerate(pending)
+            )
             self._exec(f"WITH {ctes} SELECT 1", [p for _, params in pending for p in params])
+
+    # -- audit ---------------------------------------------------------------------------
+    def audit(self, event: AuditEvent) -> None:
+        """Append ``event`` to the audit chain when this transaction commits."""
+        self._audit.append(event)
+
+    def finish(self) -> None:
+        """Before commit: append the audit events and send every queued statement.
+
+        The chain's head row is locked by the last statement before COMMIT, so audited
+        writers queue on it only for their commit, and never hold it while waiting for
+        another lock (no deadlock with the cell or row locks).
+        """
+        for event in self._audit:
+            digest = event_digest(event)
+            values = [*audit_values(event)]
+            if self._postgres:
+                # Upsert, not UPDATE: were the head row gone, an UPDATE would match nothing
+                # and the entry would silently not be written; this restarts at 1 and
+                # collides with the entries still there instead.
+                self._defer(
+                    "INSERT INTO audit_head AS h (id, seq, hash) VALUES (1, 1, sha256(? || ?)) "
+                    "ON CONFLICT (id) DO UPDATE SET seq = h.seq + 1, hash = sha256(h.hash || ?) "
+                    "RETURNING seq, hash",
+                    [GENESIS, digest, digest],
+                )
+                self._defer(
+                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "
+                    f"SELECT seq, hash, {', '.join('?' * len(values))} FROM {{prev}}",
+                    values,
+                )
+                self.flush()  # one head update per statement
+            else:
+                head = self._exec("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+                seq, previous = (int(head[0]), bytes(head[1])) if head else (0, GENESIS)
+                new_hash = chain(previous, digest)
+                self._exec(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    [seq + 1, new_hash],
+                )
+                self._exec(
+                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "
+                    f"VALUES (?, ?, {', '.join('?' * len(values))})",
+                    [seq + 1, new_hash, *values],
+                )
+        self._audit.clear()
+        self.flush()
 
     def _in(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
         """``column IN values`` as SQL and parameters for this driver."""
@@ -618,7 +676,10 @@ class SqlAirspaceStore:
                 try:
                     with conn.begin():
                         dbapi_connection = conn.connection.dbapi_connection
-                        return work(SqlAirspaceTx(dbapi_connection, postgres=False))
+                        tx = SqlAirspaceTx(dbapi_connection, postgres=False)
+                        result = work(tx)
+                        tx.finish()
+                        return result
                 except (DBAPIError, sqlite3.OperationalError) as exc:
                     orig = exc.orig if isinstance(exc, DBAPIError) else exc
                     if "locked" in str(orig) or "busy" in str(orig):
@@ -632,7 +693,7 @@ class SqlAirspaceStore:
             try:
                 tx = SqlAirspaceTx(conn, postgres=True)
                 result = work(tx)
-                tx.flush()
+                tx.finish()
             except BaseException as exc:
                 if conn.broken or conn.closed:
                     # The server dropped it (restart, idle timeout): so it likely did its

@@ -115,3 +115,28 @@ reports = Table(
     Column("body", Text, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
 )
+
+# The audit chain (trust.audit): one row per state change, each hash committing to the
+# previous one; audit_head holds the last (seq, hash) and is the row appenders lock.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("partner", String(64), nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_kind", String(64), nullable=False),
+    Column("target_id", String(255), nullable=False),
+    Column("before_digest", String(64), nullable=True),
+    Column("after_digest", String(64), nullable=True),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)

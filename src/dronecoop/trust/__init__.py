@@ -1,0 +1,1 @@
+"""Trust between partners: tenancy, roles, releasability and the audit chain (pure core)."""
