@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from dronecoop.auth.devkeys import mint_token
@@ -166,3 +168,37 @@ def assert_error(r: Any, status: int, case: str = "") -> dict[str, Any]:
     assert isinstance(body.get("message"), str), f"{case}: {body}"
     assert body["message"], case
     return body
+
+
+# -- partners ------------------------------------------------------------------------------
+def partner_issuer(partner: str) -> str:
+    return f"https://auth.{partner}.example"
+
+
+def write_partners_file(folder: Path, keys: dict[str, RSAPrivateKey], **extra: str) -> Path:
+    """A partners file trusting each partner's key for its own issuer (extra: raw TOML)."""
+    lines = []
+    for partner, key in keys.items():
+        pem = folder / f"{partner}.pem"
+        pem.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        lines += [
+            f"[partners.{partner}]",
+            f'issuers = ["{partner_issuer(partner)}"]',
+            f'public_key_files = ["{pem.name}"]',
+            "",
+        ]
+    lines += extra.values()
+    path = folder / "partners.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def partner_auth(key: RSAPrivateKey, partner: str, sub: str, *scopes: str) -> dict[str, str]:
+    token = mint_token(
+        key, sub=sub, scopes=scopes, audience="localhost", issuer=partner_issuer(partner)
+    )
+    return {"Authorization": f"Bearer {token}"}

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,12 +34,20 @@ from dronecoop.airspace.errors import (
 )
 from dronecoop.airspace.http import build_dss_router
 from dronecoop.airspace.openapi import document_dss_bodies
+from dronecoop.auth.authenticator import Authenticator
 from dronecoop.auth.devkeys import load_or_create_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
+from dronecoop.store.audit_sql import SqlAuditLog
 from dronecoop.store.migrate import upgrade
+from dronecoop.trust.http import build_trust_router
+from dronecoop.trust.partners import LOCAL_PARTNER
+from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
+from dronecoop.trust.policy import RoutePolicy
+from dronecoop.web.guard import Guard, RateLimited, TokenBuckets, route_keys
+from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
 from dronecoop.web.responses import OrjsonResponse, error_for_path
@@ -57,6 +66,19 @@ AIRSPACE_STATUS: dict[type[AirspaceError], tuple[int, str]] = {
 }
 
 
+# Served without a token: what a person or a load balancer opens first, and the API docs
+# (served from the package: no CDN).
+PUBLIC_ROUTES = [
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+    ("GET", "/openapi.json"),
+    ("*", "/static-offline-docs"),
+]
+
+
 def _status_of(exc: AirspaceError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in AIRSPACE_STATUS and issubclass(cls, AirspaceError):
@@ -64,22 +86,40 @@ def _status_of(exc: AirspaceError) -> tuple[int, str]:
     return 400, "Bad request"
 
 
-def build_verifier(settings: Settings) -> TokenVerifier:
-    """Trust the configured public keys, JWKS URLs, and the dev key's public half if set."""
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Each partner's token verifier, from the partners file or the ``auth_*`` settings."""
+    if settings.partners_file is not None:
+        partners = load_partners(settings.partners_file)
+        return Authenticator(
+            (
+                partner.issuers,
+                TokenVerifier(
+                    [load_public_key_pem(path.read_bytes()) for path in partner.public_key_files],
+                    audiences=settings.auth_audiences,
+                    issuers=partner.issuers,
+                    jwks_urls=partner.jwks_urls,
+                    partner=partner.id,
+                ),
+            )
+            for partner in partners
+        )
     keys = [load_public_key_pem(Path(p).read_bytes()) for p in settings.auth_public_key_files]
     if settings.dev_signing_key_file is not None:
         keys.append(load_or_create_private_key(settings.dev_signing_key_file).public_key())
     if not keys and not settings.auth_jwks_urls:
         raise ValueError(
-            "no token keys configured: set DRONECOOP_AUTH_PUBLIC_KEY_FILES, "
-            "DRONECOOP_AUTH_JWKS_URLS or DRONECOOP_DEV_SIGNING_KEY_FILE"
+            "no token keys configured: set DRONECOOP_PARTNERS_FILE, "
+            "DRONECOOP_AUTH_PUBLIC_KEY_FILES, DRONECOOP_AUTH_JWKS_URLS or "
+            "DRONECOOP_DEV_SIGNING_KEY_FILE"
         )
-    return TokenVerifier(
+    local = TokenVerifier(
         keys,
         audiences=settings.auth_audiences,
         issuers=settings.auth_issuers,
         jwks_urls=settings.auth_jwks_urls,
+        partner=LOCAL_PARTNER,
     )
+    return Authenticator([(settings.auth_issuers, local)])
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -95,6 +135,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         response = error_for_path(request.url.path, status, title, str(exc))
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        response = error_for_path(request.url.path, 429, "Too many requests", str(exc))
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -121,7 +167,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(settings.db_url)
     store = SqlAirspaceStore.from_url(settings.db_url)
-    verifier = build_verifier(settings)
+    guard = Guard(
+        build_authenticator(settings),
+        TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+    )
     dss = DssService(store)
 
     @contextlib.asynccontextmanager
@@ -134,6 +183,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             store.close()
+            audit_log.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN: the
     # allies' networks may have no Internet at all.
@@ -148,7 +198,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.dss = dss
     app.state.store = store
-    app.include_router(build_dss_router(dss, verifier))
+    app.state.guard = guard
+    app.include_router(build_dss_router(dss, guard))
+    audit_log = SqlAuditLog.from_url(settings.db_url)
+    partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
+    app.state.partners = partners
+    app.include_router(
+        build_trust_router(guard, audit_log, partners, load_policy(settings.partners_file))
+    )
     _install_error_handlers(app)
 
     def openapi() -> dict[str, Any]:
@@ -175,7 +232,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    for method, path in PUBLIC_ROUTES:
+        guard.policies.declare(method, path, RoutePolicy(public=True))
+    unguarded = guard.policies.missing(list(route_keys(app.routes)))
+    if unguarded:  # a route without a policy must never be served
+        raise RuntimeError(f"routes without an access policy: {unguarded}")
+
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+        )
     return app
 
 

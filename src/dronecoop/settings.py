@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     auth_issuers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Accepted `iss` values; empty accepts any issuer."
     )
+    partners_file: Path | None = Field(
+        default=None,
+        description="TOML file naming the partners, their token issuers and keys (README: "
+        "Partners). Without it the node has one partner, `local`, trusting the auth_* keys.",
+    )
     dev_signing_key_file: Path | None = Field(
         default=None,
         description="Private PEM key whose public half is trusted and which `dronecoop token` "
@@ -53,10 +58,24 @@ class Settings(BaseSettings):
     )
 
     max_request_bytes: int = 1_000_000
+    rate_limit_per_s: float = Field(
+        default=200.0,
+        description="Requests per second each caller (partner/subject) may sustain; 0: off.",
+    )
+    rate_limit_burst: int = Field(default=400, description="Requests a caller may make at once.")
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Web origins allowed to call the API from a browser; none by default.",
+    )
     cleanup_interval_s: float = 60.0
 
     @field_validator(
-        "auth_public_key_files", "auth_jwks_urls", "auth_audiences", "auth_issuers", mode="before"
+        "auth_public_key_files",
+        "auth_jwks_urls",
+        "auth_audiences",
+        "auth_issuers",
+        "cors_allow_origins",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> object:

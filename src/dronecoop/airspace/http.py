@@ -48,7 +48,9 @@ from dronecoop.airspace.dss import (
 )
 from dronecoop.airspace.errors import AreaTooLarge, BadRequest, MissingKey
 from dronecoop.airspace.model import ConstraintRef, ManagerID, OperationalIntentRef, UssAvailability
-from dronecoop.auth.tokens import Principal, TokenVerifier
+from dronecoop.trust.policy import RoutePolicy
+from dronecoop.trust.releasability import RecordKind
+from dronecoop.web.guard import Guard
 from dronecoop.web.responses import OrjsonResponse, standard_error
 
 PREFIX = "/dss/v1"
@@ -206,19 +208,38 @@ def _subscription_request(raw: Any) -> SubscriptionRequest:
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 
+_RECORD_KINDS = {
+    "/operational_intent_references": RecordKind.OPERATIONAL_INTENT_REFERENCE,
+    "/constraint_references": RecordKind.CONSTRAINT_REFERENCE,
+    "/subscriptions": RecordKind.SUBSCRIPTION,
+}
 
-def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
+
+def _record_kind(path: str) -> str | None:
+    return next((kind for p, kind in _RECORD_KINDS.items() if path.startswith(p)), None)
+
+
+def build_dss_router(service: DssService, guard: Guard) -> APIRouter:
     """The ``/dss/v1`` routes, each guarded by the scopes the standard gives it."""
     router = APIRouter(prefix=PREFIX, tags=["DSS (ASTM F3548-21)"])
 
     def route(
         method: str, path: str, scopes: tuple[str, ...], summary: str
     ) -> Callable[[Handler], Handler]:
+        policy = RoutePolicy(
+            any_of=scopes,
+            record_kind=_record_kind(path),
+            writes=method in ("PUT", "DELETE") or path == "/reports",
+        )
+
         def decorate(handler: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                principal: Principal = verifier.verify_header(request.headers.get("authorization"))
-                principal.require(*scopes)
-                caller = Caller(manager=ManagerID(principal.sub), scopes=principal.scopes)
+                principal = guard.admit(request, policy)
+                caller = Caller(
+                    manager=ManagerID(principal.sub),
+                    scopes=principal.permissions,
+                    partner=principal.partner,
+                )
                 try:
                     return await handler(request, caller)
                 except MissingKey as exc:
@@ -230,6 +251,7 @@ def build_dss_router(service: DssService, verifier: TokenVerifier) -> APIRouter:
             if path.endswith("}") and path.count("{") == 2:
                 paths.append(path.rsplit("/", 1)[0] + "/")
             for p in paths:
+                guard.policies.declare(method, PREFIX + p, policy)
                 router.add_api_route(
                     p,
                     endpoint,

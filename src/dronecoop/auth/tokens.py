@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from dronecoop.auth.errors import InvalidToken, MissingScope, MissingToken
+from dronecoop.trust.partners import LOCAL_PARTNER
+from dronecoop.trust.roles import permissions_of
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +33,37 @@ MAX_TOKEN_LIFETIME_S = 3600
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the token's subject, issuer and granted scopes."""
+    """Who is calling: the token's subject, issuer, scopes, and the partner it belongs to.
+
+    ``permissions`` are the scopes plus what the roles among them grant (trust.roles).
+    """
 
     sub: str
     iss: str | None
     scopes: frozenset[str]
+    partner: str = LOCAL_PARTNER
+    permissions: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.permissions:
+            object.__setattr__(self, "permissions", permissions_of(self.scopes))
 
     def require(self, *any_of: str) -> None:
         """Raise MissingScope unless the principal holds at least one of ``any_of``."""
-        if any_of and not self.scopes.intersection(any_of):
+        if any_of and not self.permissions.intersection(any_of):
             raise MissingScope(
                 f"token lacks the required scope: one of {', '.join(sorted(any_of))} is needed"
             )
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer ...`` header value."""
+    if not authorization:
+        raise MissingToken("missing Authorization header with a Bearer token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise MissingToken("Authorization header must be 'Bearer <token>'")
+    return token.strip()
 
 
 def load_public_key_pem(data: bytes) -> RSAPublicKey:
@@ -71,7 +92,9 @@ class TokenVerifier:
         issuers: Sequence[str] = (),
         jwks_urls: Sequence[str] = (),
         http: httpx.Client | None = None,
+        partner: str = LOCAL_PARTNER,
     ) -> None:
+        self.partner = partner
         self._static_keys = list(keys)
         self._jwks_keys: dict[str, RSAPublicKey] = {}
         self._audiences = list(audiences)
@@ -90,12 +113,7 @@ class TokenVerifier:
 
     def verify_header(self, authorization: str | None) -> Principal:
         """Verify an ``Authorization: Bearer ...`` header value."""
-        if not authorization:
-            raise MissingToken("missing Authorization header with a Bearer token")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise MissingToken("Authorization header must be 'Bearer <token>'")
-        return self.verify(token.strip())
+        return self.verify(bearer_token(authorization))
 
     def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
@@ -134,7 +152,10 @@ class TokenVerifier:
             raise InvalidToken("token 'scope' claim must be a space-separated string")
         iss = claims.get("iss")
         principal = Principal(
-            sub=sub, iss=iss if isinstance(iss, str) else None, scopes=frozenset(scope.split())
+            sub=sub,
+            iss=iss if isinstance(iss, str) else None,
+            scopes=frozenset(scope.split()),
+            partner=self.partner,
         )
         return principal, float(claims["exp"])
 

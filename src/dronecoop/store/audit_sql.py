@@ -82,5 +82,13 @@ class SqlAuditLog:
                 return
             after = int(rows[-1][0])
 
+    def entry(self, seq: int) -> AuditEntry | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text(f"SELECT seq, hash, {AUDIT_COLUMNS} FROM audit_log WHERE seq = :seq"),  # noqa: S608
+                {"seq": seq},
+            ).first()
+        return None if row is None else _entry(row)
+
     def close(self) -> None:
         self._engine.dispose()
