@@ -23,6 +23,7 @@ check: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 ## The whole test suite against real SQLite and PostgreSQL (started or installed if needed).
 test: install

@@ -543,6 +543,9 @@ class Server:
             "DRONECOOP_PORT": str(self.port),
             "DRONECOOP_AUTH_PUBLIC_KEY_FILES": str(self.public_key),
             "DRONECOOP_AUTH_AUDIENCES": "localhost",
+            # One bench client sends thousands of requests a second: measure the DSS, not
+            # the per-caller rate limit that would (rightly) throttle it.
+            "DRONECOOP_RATE_LIMIT_PER_S": "0",
         }
         cmd = [
             str(VENV_BIN / "dronecoop"), "serve", "--no-dev", "--host", "127.0.0.1",

@@ -33,6 +33,11 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+partners_app = typer.Typer(
+    help="The partners of this node: who they are, what each may see, their keys.",
+    no_args_is_help=True,
+)
+app.add_typer(partners_app, name="partners")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")
@@ -248,6 +253,110 @@ def audit_export(
                 sink.write(entry_json(entry) + b"\n")
     finally:
         log.close()
+
+
+PartnersFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--partners-file", help="Partners file (default: DRONECOOP_PARTNERS_FILE); none: `local`."
+    ),
+]
+
+
+@partners_app.command("list")
+def partners_list(partners_file: PartnersFile = None) -> None:
+    """List the partners, their token issuers and where their keys come from."""
+    from rich.table import Table
+
+    from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners
+
+    path = partners_file or Settings().partners_file
+    partners = load_partners(path) if path else LOCAL_ONLY
+    table = Table("partner", "name", "issuers", "keys", "depot")
+    for partner in partners:
+        keys = [str(k) for k in partner.public_key_files] + list(partner.jwks_urls)
+        table.add_row(
+            partner.id,
+            partner.name,
+            "\n".join(partner.issuers) or "(any: DRONECOOP_AUTH_*)",
+            "\n".join(keys) or "(DRONECOOP_AUTH_* keys)",
+            "yes" if partner.depot else "",
+        )
+    console.print(table)
+
+
+@partners_app.command("visibility")
+def partners_visibility(
+    kind: Annotated[str, typer.Option(help="Record kind, e.g. flight, flight_log, aircraft.")],
+    owner: Annotated[str, typer.Option(help="The partner that owns the record.")],
+    released_to: Annotated[
+        list[str] | None, typer.Option(help="A partner the record names; repeat for several.")
+    ] = None,
+    assigned_to: Annotated[
+        list[str] | None, typer.Option(help="A depot a live work order assigns it to.")
+    ] = None,
+    partners_file: PartnersFile = None,
+) -> None:
+    """Show which partners may see a record so described, and the fields each would miss."""
+    from rich.table import Table
+
+    from dronecoop.trust.http import visibility_report
+    from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
+    from dronecoop.trust.releasability import RecordKind
+
+    if kind not in set(RecordKind):
+        raise typer.BadParameter(
+            f"one of {', '.join(k.value for k in RecordKind)}", param_hint="--kind"
+        )
+    path = partners_file or Settings().partners_file
+    partners = load_partners(path) if path else LOCAL_ONLY
+    report = visibility_report(
+        partners, load_policy(path), kind, owner, released_to or [], assigned_to or []
+    )
+    table = Table(
+        "partner",
+        "sees the record",
+        "fields withheld",
+        title=f"{kind} owned by {owner}: {report['rule']}",
+    )
+    for partner, view in report["partners"].items():  # type: ignore[attr-defined]
+        table.add_row(
+            partner, "yes" if view["sees_record"] else "no (404)", ", ".join(view["hidden_fields"])
+        )
+    console.print(table)
+
+
+@partners_app.command("new-key")
+def partners_new_key(
+    partner: Annotated[str, typer.Argument(help="The partner the key is for.")],
+    out_dir: Annotated[Path, typer.Option(help="Folder for the key pair.")] = Path("var/keys"),
+) -> None:
+    """Make a new RSA key pair for a partner's token issuer (to start with, or to rotate).
+
+    Rotation: add the new public key to the partner's public_key_files beside the old one,
+    restart the nodes, move the issuer to the new private key, then drop the old public key.
+    Partners on JWKS rotate by publishing the new key with a new kid: nodes fetch it on the
+    first token that names it.
+    """
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from rich.markup import escape
+
+    from dronecoop.auth.devkeys import load_or_create_private_key
+
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    private = out_dir / f"{partner}-{stamp}.key.pem"
+    public = out_dir / f"{partner}-{stamp}.pem"
+    key = load_or_create_private_key(private)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    console.print(f"private key (keep with {partner}'s token issuer): {private}")
+    console.print(f"public key: {public}")
+    console.print(escape(f'add to [partners.{partner}] public_key_files: "{public.resolve()}"'))
 
 
 def _parse_anchor(text: str) -> tuple[int, bytes]:

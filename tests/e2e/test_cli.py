@@ -78,3 +78,34 @@ def test_token_refuses_a_lifetime_over_an_hour(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code != 0
+
+
+def test_partners_commands_list_show_visibility_and_make_keys(tmp_path: Path) -> None:
+    from tests.helpers import write_partners_file
+
+    runner = CliRunner()
+    made = runner.invoke(app, ["partners", "new-key", "rok-army", "--out-dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    assert "[partners.rok-army] public_key_files" in made.output
+    private = next(tmp_path.glob("rok-army-*.key.pem"))
+    assert private.stat().st_mode & 0o077 == 0  # the private half is the owner's alone
+    from dronecoop.auth.devkeys import load_or_create_private_key
+
+    keys = {
+        "rok-army": load_or_create_private_key(private),
+        "us-army": load_or_create_private_key(tmp_path / "us.key.pem"),
+    }
+    partners_file = write_partners_file(tmp_path, keys)
+    listed = runner.invoke(app, ["partners", "list", "--partners-file", str(partners_file)])
+    assert listed.exit_code == 0, listed.output
+    assert "rok-army" in listed.output
+    assert "us-army" in listed.output
+    seen = runner.invoke(
+        app,
+        ["partners", "visibility", "--kind", "flight_log", "--owner", "rok-army",
+         "--partners-file", str(partners_file)],
+    )  # fmt: skip
+    assert seen.exit_code == 0, seen.output
+    assert "no (404)" in seen.output
+    bad = runner.invoke(app, ["partners", "visibility", "--kind", "gossip", "--owner", "x"])
+    assert bad.exit_code == 2
