@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +175,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_purge_periodically(dss, settings.cleanup_interval_s))
+        tasks = [
+            asyncio.create_task(
+                _every(
+                    settings.cleanup_interval_s, dss.purge_expired, "purged %d expired DSS entities"
+                )
+            ),
+            asyncio.create_task(
+                _every(settings.audit_seal_interval_s, audit_log.seal, "sealed %d audit events")
+            ),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             store.close()
             audit_log.close()
 
@@ -251,12 +261,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     return app
 
 
-async def _purge_periodically(dss: DssService, interval_s: float) -> None:
+async def _every(interval_s: float, job: Callable[[], int], done: str) -> None:
+    """Run the blocking ``job`` every ``interval_s`` seconds on a worker thread, forever."""
     while True:
         await asyncio.sleep(interval_s)
         try:
-            removed = await asyncio.to_thread(dss.purge_expired)
-            if removed:
-                logger.info("purged %d expired DSS entities", removed)
+            count = await asyncio.to_thread(job)
+            if count:
+                logger.debug(done, count)
         except Exception:
-            logger.exception("purging expired DSS entities failed")
+            logger.exception("periodic job %s failed", getattr(job, "__qualname__", job))

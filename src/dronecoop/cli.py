@@ -193,6 +193,7 @@ def audit_verify(
         if head is None:
             console.print("[bold red]audit chain BROKEN[/]: its head row is gone (tampering)")
             raise typer.Exit(1)
+        pending = log.pending()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("verifying the audit chain", total=head[0] or None)
 
@@ -209,12 +210,29 @@ def audit_verify(
             f"audit chain intact: {report.entries} entries, head {report.head_seq}:"
             f"{report.head_hash.hex()}"
         )
+        if pending:
+            console.print(f"{pending} newer events await sealing (`dronecoop audit seal`)")
         return
     console.print(
         f"[bold red]audit chain BROKEN[/] at entry {report.first_bad_seq}: {report.problem}"
     )
     console.print(f"the chain is intact up to entry {report.head_seq}")
     raise typer.Exit(1)
+
+
+@audit_app.command("seal")
+def audit_seal(db_url: DbUrl = None) -> None:
+    """Link every pending audit event into the chain now (a running node does it each second)."""
+    from dronecoop.store.audit_sql import SqlAuditLog
+
+    log = SqlAuditLog.from_url(_settings(db_url).db_url)
+    try:
+        total = 0
+        while sealed := log.seal():
+            total += sealed
+    finally:
+        log.close()
+    console.print(f"sealed {total} audit events")
 
 
 @audit_app.command("head")

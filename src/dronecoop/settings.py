@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         description="Web origins allowed to call the API from a browser; none by default.",
     )
     cleanup_interval_s: float = 60.0
+    audit_seal_interval_s: float = Field(
+        default=1.0, description="How often pending audit events are linked into the chain."
+    )
 
     @field_validator(
         "auth_public_key_files",

@@ -1,5 +1,5 @@
-"""The audit chain in SQLite and PostgreSQL: appended with each change, tamper-evident,
-never forked by concurrent writers."""
+"""The audit chain in SQLite and PostgreSQL: written with each change, sealed into the
+chain, tamper-evident, never forked by concurrent writers and sealers."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dronecoop.cli import app as cli
 from dronecoop.store.airspace_sql import SqlAirspaceStore, SqlAirspaceTx
 from dronecoop.store.audit_sql import SqlAuditLog
 from dronecoop.trust.audit import AuditEvent, verify_chain
+from dronecoop.trust.errors import AuditChainError
 from tests.integration.test_store_contract import fp, intent
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
@@ -66,11 +67,21 @@ def verify(log: SqlAuditLog) -> object:
     return verify_chain(log.entries(), head=log.head())
 
 
+def seal_all(log: SqlAuditLog) -> None:
+    while log.seal():
+        pass
+
+
 def test_each_audited_change_appends_one_linked_entry(
     store: SqlAirspaceStore, log: SqlAuditLog
 ) -> None:
     for i in range(1, 6):
         store.write(audited_put(i, partner="us-army" if i % 2 else "rok-army"))
+    assert log.pending() == 5
+    assert list(log.entries()) == []  # written, not yet linked
+    assert log.seal(max_events=2) == 2
+    assert log.seal() == 3
+    assert log.pending() == 0
     entries = list(log.entries())
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert [e.event.actor for e in entries] == [f"planner-{i}" for i in range(1, 6)]
@@ -114,6 +125,7 @@ def test_tampering_with_the_stored_log_is_detected_where_it_happened(
 ) -> None:
     for i in range(1, 7):
         store.write(audited_put(i))
+    seal_all(log)
     assert verify(log).ok
     tamper(db_url, sql)
     report = verify(log)
@@ -121,12 +133,16 @@ def test_tampering_with_the_stored_log_is_detected_where_it_happened(
     assert report.first_bad_seq == bad_seq
 
 
-def test_concurrent_writers_never_fork_the_chain(store: SqlAirspaceStore, log: SqlAuditLog) -> None:
-    writers, each = 8, 15
+def test_concurrent_writers_and_sealers_never_fork_the_chain(
+    store: SqlAirspaceStore, log: SqlAuditLog, db_url: str
+) -> None:
+    writers, each, sealers = 8, 15, 3
     errors: list[BaseException] = []
-    start = threading.Barrier(writers)
+    start = threading.Barrier(writers + sealers)
+    writing = threading.Event()
+    writing.set()
 
-    def run(w: int) -> None:
+    def write(w: int) -> None:
         try:
             start.wait()
             for k in range(each):
@@ -134,12 +150,28 @@ def test_concurrent_writers_never_fork_the_chain(store: SqlAirspaceStore, log: S
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(writers)]
-    for t in threads:
+    def seal() -> None:
+        other = SqlAuditLog.from_url(db_url)  # as another node would
+        try:
+            start.wait()
+            while writing.is_set():
+                other.seal(max_events=7)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            other.close()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    sealing = [threading.Thread(target=seal) for _ in range(sealers)]
+    for t in threads + sealing:
         t.start()
     for t in threads:
         t.join(timeout=60)
+    writing.clear()
+    for t in sealing:
+        t.join(timeout=60)
     assert not errors
+    seal_all(log)
     entries = list(log.entries())
     assert [e.seq for e in entries] == list(range(1, writers * each + 1))
     assert len({e.event.target_id for e in entries}) == writers * each
@@ -153,6 +185,11 @@ def test_the_cli_verifies_exports_and_reports_where_the_chain_breaks(
     for i in range(1, 4):
         store.write(audited_put(i))
     runner = CliRunner()
+    waiting = runner.invoke(cli, ["audit", "verify", "--db-url", db_url])
+    assert "intact: 0 entries" in waiting.output
+    assert "3 newer events await sealing" in waiting.output
+    sealed = runner.invoke(cli, ["audit", "seal", "--db-url", db_url])
+    assert "sealed 3 audit events" in sealed.output
     ok = runner.invoke(cli, ["audit", "verify", "--db-url", db_url])
     assert ok.exit_code == 0, ok.output
     assert "intact: 3 entries" in ok.output
@@ -170,14 +207,17 @@ def test_the_cli_verifies_exports_and_reports_where_the_chain_breaks(
     assert with_anchor.exit_code == 1
 
 
-def test_a_deleted_head_row_fails_verification_and_blocks_further_appends(
-    store: SqlAirspaceStore, db_url: str
+def test_a_deleted_head_row_fails_verification_and_stops_sealing(
+    store: SqlAirspaceStore, log: SqlAuditLog, db_url: str
 ) -> None:
     for i in range(1, 3):
         store.write(audited_put(i))
+    seal_all(log)
     tamper(db_url, "DELETE FROM audit_head")
     result = CliRunner().invoke(cli, ["audit", "verify", "--db-url", db_url])
     assert result.exit_code == 1
     assert "head row is gone" in result.output
-    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
-        store.write(audited_put(3))  # would restart the chain at 1: refused, not forked
+    store.write(audited_put(3))  # the change itself still goes through, its event waits
+    with pytest.raises(AuditChainError, match="head row is gone"):
+        log.seal()
+    assert log.pending() == 1

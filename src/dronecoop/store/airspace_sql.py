@@ -58,7 +58,7 @@ from dronecoop.store.engine import (
     is_sqlite,
     normalise_url,
 )
-from dronecoop.trust.audit import GENESIS, AuditEvent, chain, event_digest
+from dronecoop.trust.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
 
@@ -212,72 +212,41 @@ class SqlAirspaceTx:
         return self._cursor
 
     def _defer(self, sql: str, params: list[Any]) -> None:
-        """Queue a data-modifying statement whose result nobody reads (PostgreSQL).
-
-        ``{prev}`` in ``sql`` names the statement queued just before it, as a CTE whose
-        RETURNING rows it may select from.
-        """
-        if len(self._pending) >= MAX_DEFERRED and "{prev}" not in sql:
-            self.flush()  # bulk writers (imports) flush as they go
+        """Queue a data-modifying statement whose result nobody reads (PostgreSQL)."""
+        if len(self._pending) >= MAX_DEFERRED:  # bulk writers (imports) flush as they go
+            self.flush()
         self._pending.append((sql, params))
 
     def flush(self) -> None:
         """Send the queued statements: one alone, several as CTEs of one statement."""
         pending, self._pending = self._pending, []
-        if len(pending) == 1 and "{prev}" not in pending[0][0]:
+        if len(pending) == 1:
             self._exec(*pending[0])
         elif pending:
-            ctes = ", ".join(
-                f"w{i} AS ({sql.replace('{prev}', f'w{i - 1}')})"
-                for i, (sql, _) in enumerate(pending)
-            )
+            ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(pending))
             self._exec(f"WITH {ctes} SELECT 1", [p for _, params in pending for p in params])
 
     # -- audit ---------------------------------------------------------------------------
     def audit(self, event: AuditEvent) -> None:
-        """Append ``event`` to the audit chain when this transaction commits."""
+        """Record ``event`` for the audit chain, committed with this transaction."""
         self._audit.append(event)
 
     def finish(self) -> None:
-        """Before commit: append the audit events and send every queued statement.
+        """Before commit: write the audit events and send every queued statement.
 
-        The chain's head row is locked by the last statement before COMMIT, so audited
-        writers queue on it only for their commit, and never hold it while waiting for
-        another lock (no deadlock with the cell or row locks).
+        Events go to ``audit_pending``, which takes no lock any other writer wants; the
+        sealer (``SqlAuditLog.seal``) links them into the chain moments later. Linking
+        here instead would make every audited write in the database queue on the chain's
+        head row until its commit was flushed to disk.
         """
         for event in self._audit:
-            digest = event_digest(event)
-            values = [*audit_values(event)]
+            values = list(audit_values(event))
+            marks = ", ".join("?" * len(values))
+            sql = f"INSERT INTO audit_pending ({AUDIT_COLUMNS}) VALUES ({marks})"
             if self._postgres:
-                # Upsert, not UPDATE: were the head row gone, an UPDATE would match nothing
-                # and the entry would silently not be written; this restarts at 1 and
-                # collides with the entries still there instead.
-                self._defer(
-                    "INSERT INTO audit_head AS h (id, seq, hash) VALUES (1, 1, sha256(? || ?)) "
-                    "ON CONFLICT (id) DO UPDATE SET seq = h.seq + 1, hash = sha256(h.hash || ?) "
-                    "RETURNING seq, hash",
-                    [GENESIS, digest, digest],
-                )
-                self._defer(
-                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "
-                    f"SELECT seq, hash, {', '.join('?' * len(values))} FROM {{prev}}",
-                    values,
-                )
-                self.flush()  # one head update per statement
+                self._defer(sql, values)
             else:
-                head = self._exec("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-                seq, previous = (int(head[0]), bytes(head[1])) if head else (0, GENESIS)
-                new_hash = chain(previous, digest)
-                self._exec(
-                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    [seq + 1, new_hash],
-                )
-                self._exec(
-                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "
-                    f"VALUES (?, ?, {', '.join('?' * len(values))})",
-                    [seq + 1, new_hash, *values],
-                )
+                self._exec(sql, values)
         self._audit.clear()
         self.flush()
 

@@ -1,22 +1,34 @@
-"""SQL side of the audit chain: the row layout, and reading the log back.
+"""SQL side of the audit chain: the row layout, sealing, and reading the log back.
 
-Appending happens inside each capability's own write transaction (``SqlAirspaceTx.audit``)
-so a change and its entry commit together or not at all.
+A change writes its event to ``audit_pending`` inside its own transaction
+(``SqlAirspaceTx.audit``), so the change and its event commit together or not at all.
+``seal`` then moves pending events into ``audit_log`` in id order, chaining each hash to
+the previous one, under the lock of the ``audit_head`` row: sealers never fork the chain,
+and writers never wait for them. An event is tamper-evident once sealed; the node seals
+every ``DRONECOOP_AUDIT_SEAL_INTERVAL_S`` (and before serving entries).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from dronecoop.airspace.model import from_us, to_us
-from dronecoop.store.engine import build_engine
-from dronecoop.trust.audit import AuditEntry, AuditEvent
+from dronecoop.store.engine import SqliteWriterLock, build_engine, is_sqlite, normalise_url
+from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, event_digest
+from dronecoop.trust.errors import AuditChainError
 
 AUDIT_COLUMNS = "at_us, partner, actor, action, target_kind, target_id, before_digest, after_digest"
 _READ_BATCH = 5000
+SEAL_BATCH = 5000
+_NAMES = [c.strip() for c in AUDIT_COLUMNS.split(",")]
+_INSERT_SEALED = text(
+    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "  # noqa: S608 - constant SQL
+    f"VALUES (:seq, :hash, {', '.join(':' + n for n in _NAMES)})"
+)
 
 
 def audit_values(event: AuditEvent) -> tuple[Any, ...]:
@@ -33,32 +45,91 @@ def audit_values(event: AuditEvent) -> tuple[Any, ...]:
     )
 
 
-def _entry(row: Any) -> AuditEntry:
-    return AuditEntry(
-        seq=int(row[0]),
-        hash=bytes(row[1]),
-        event=AuditEvent(
-            at=from_us(row[2]),
-            partner=row[3],
-            actor=row[4],
-            action=row[5],
-            target_kind=row[6],
-            target_id=row[7],
-            before_digest=row[8],
-            after_digest=row[9],
-        ),
+def _event(row: Any) -> AuditEvent:
+    """The event in ``row``, whose columns are ``AUDIT_COLUMNS``."""
+    return AuditEvent(
+        at=from_us(row[0]),
+        partner=row[1],
+        actor=row[2],
+        action=row[3],
+        target_kind=row[4],
+        target_id=row[5],
+        before_digest=row[6],
+        after_digest=row[7],
     )
 
 
-class SqlAuditLog:
-    """Reads the audit chain of a SQLite or PostgreSQL database."""
+def _event_params(event: AuditEvent) -> dict[str, Any]:
+    return dict(zip(_NAMES, audit_values(event), strict=True))
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(seq=int(row[0]), hash=bytes(row[1]), event=_event(row[2:]))
+
+
+class SqlAuditLog:
+    """Seals and reads the audit chain of a SQLite or PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        url = normalise_url(url)
+        self._engine = build_engine(url)
+        self._sqlite = is_sqlite(url)
+        self._writer_lock = SqliteWriterLock.for_url(url) if self._sqlite else None
 
     @classmethod
     def from_url(cls, url: str) -> SqlAuditLog:
-        return cls(build_engine(url))
+        return cls(url)
+
+    def seal(self, max_events: int = SEAL_BATCH) -> int:
+        """Link up to ``max_events`` pending events into the chain; return how many."""
+        with contextlib.ExitStack() as stack:
+            if self._writer_lock is not None:
+                stack.enter_context(self._writer_lock)
+            conn = stack.enter_context(self._engine.connect())
+            if self._sqlite:
+                conn.info["begin_mode"] = "IMMEDIATE"
+            with conn.begin():
+                lock = "" if self._sqlite else " FOR UPDATE"
+                head = conn.execute(
+                    text(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
+                ).first()
+                if head is None:
+                    raise AuditChainError("the audit chain's head row is gone: not sealing")
+                rows = conn.execute(
+                    text(
+                        f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
+                        f"ORDER BY id LIMIT {int(max_events)}"
+                    )
+                ).all()
+                if not rows:
+                    return 0
+                seq, previous = int(head[0]), bytes(head[1])
+                sealed = []
+                for row in rows:
+                    event = _event(row[1:])
+                    seq, previous = seq + 1, chain(previous, event_digest(event))
+                    sealed.append({"seq": seq, "hash": previous, **_event_params(event)})
+                conn.execute(_INSERT_SEALED, sealed)
+                ids = [int(r[0]) for r in rows]
+                if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
+                    conn.execute(
+                        text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]}
+                    )
+                else:  # exactly these: a lower id may commit between our read and this
+                    conn.execute(
+                        text("DELETE FROM audit_pending WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                        {"ids": ids},
+                    )
+                conn.execute(
+                    text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+                    {"seq": seq, "hash": previous},
+                )
+            return len(rows)
+
+    def pending(self) -> int:
+        """Events written but not sealed yet."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM audit_pending")).scalar_one())
 
     def head(self) -> tuple[int, bytes] | None:
         """The last (seq, hash) recorded beside the log; None if that row is gone."""

@@ -116,21 +116,40 @@ reports = Table(
     Column("created_at_us", BigInteger, nullable=False),
 )
 
-# The audit chain (trust.audit): one row per state change, each hash committing to the
-# previous one; audit_head holds the last (seq, hash) and is the row appenders lock.
+
+# The audit chain (trust.audit). Each change writes its event to audit_pending in its own
+# transaction; the sealer moves pending events into audit_log in id order, each hash
+# committing to the previous one, and keeps the last (seq, hash) in audit_head.
+def _audit_event_columns() -> list[Column[object]]:
+    """The columns of one audit event (trust.audit.AuditEvent), fresh for each table."""
+    return [
+        Column("at_us", BigInteger, nullable=False),
+        Column("partner", String(64), nullable=False),
+        Column("actor", String(255), nullable=False),
+        Column("action", String(64), nullable=False),
+        Column("target_kind", String(64), nullable=False),
+        Column("target_id", String(255), nullable=False),
+        Column("before_digest", String(64), nullable=True),
+        Column("after_digest", String(64), nullable=True),
+    ]
+
+
+audit_pending = Table(
+    "audit_pending",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    *_audit_event_columns(),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("at_us", BigInteger, nullable=False),
-    Column("partner", String(64), nullable=False, index=True),
-    Column("actor", String(255), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("target_kind", String(64), nullable=False),
-    Column("target_id", String(255), nullable=False),
-    Column("before_digest", String(64), nullable=True),
-    Column("after_digest", String(64), nullable=True),
+    *_audit_event_columns(),
     Column("hash", LargeBinary, nullable=False),
+    Index("ix_audit_log_partner", "partner"),
 )
 
 audit_head = Table(

@@ -48,6 +48,7 @@ def build_trust_router(
         after_seq: Annotated[int, Query(ge=0, description="Entries after this one.")] = 0,
     ) -> Response:
         principal = guard.admit(request, AUDIT_READ)
+        await run_in_threadpool(log.seal)  # serve every change committed so far
 
         def lines() -> Iterator[bytes]:
             for entry in log.entries(partner=principal.partner, after_seq=after_seq):
@@ -63,6 +64,7 @@ def build_trust_router(
         principal = guard.admit(request, AUDIT_READ)  # before looking at the path at all
         if not seq.isdigit():
             raise HTTPException(404, f"audit entry {seq!r} not found")
+        await run_in_threadpool(log.seal)
         entry = await run_in_threadpool(log.entry, int(seq))
         viewer = PartnerID(principal.partner)
         if entry is None or not policy.visible(viewer, audit_meta(entry.event.partner)):
@@ -74,6 +76,7 @@ def build_trust_router(
     @router.get("/audit/head", summary="The chain's head: an anchor to keep elsewhere")
     async def audit_head(request: Request) -> Response:
         guard.admit(request, AUDIT_READ)
+        await run_in_threadpool(log.seal)
         head = await run_in_threadpool(log.head)
         if head is None:
             raise HTTPException(500, "the audit chain's head is missing")
