@@ -88,7 +88,12 @@ def serve(
     console.print(f"[bold]dronecoop {__version__}[/bold] on [cyan]{settings.base_url}[/cyan]")
     console.print(f"  store:    {_redacted(settings.db_url)}")
     console.print(f"  DSS:      {settings.base_url}/dss/v1   API docs: {settings.base_url}/docs")
-    if settings.dev_signing_key_file is not None:
+    if settings.partners_file is not None:
+        from dronecoop.trust.partners_file import load_partners
+
+        ids = ", ".join(load_partners(settings.partners_file).ids())
+        console.print(f"  partners: {ids}  (from {settings.partners_file})")
+    elif settings.dev_signing_key_file is not None:
         console.print(
             f"  dev key:  {settings.dev_signing_key_file}  "
             "(mint a token: dronecoop token --sub uss1 --scope utm.strategic_coordination)"
@@ -100,6 +105,8 @@ def serve(
         os.environ["DRONECOOP_PORT"] = str(settings.port)
         if settings.dev_signing_key_file is not None:
             os.environ["DRONECOOP_DEV_SIGNING_KEY_FILE"] = str(settings.dev_signing_key_file)
+        if settings.partners_file is not None:
+            os.environ["DRONECOOP_PARTNERS_FILE"] = str(settings.partners_file)
         uvicorn.run(
             "dronecoop.app:create_app",
             factory=True,

@@ -29,9 +29,11 @@ def keys() -> dict[str, RSAPrivateKey]:
     return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
 
 
-def make_node(folder: Path, keys: dict[str, RSAPrivateKey], **settings: object) -> TestClient:
+def make_node(
+    folder: Path, keys: dict[str, RSAPrivateKey], db_url: str | None = None, **settings: object
+) -> TestClient:
     config = Settings(
-        db_url=f"sqlite:///{folder / 'node.sqlite3'}",
+        db_url=db_url or f"sqlite:///{folder / 'node.sqlite3'}",
         partners_file=write_partners_file(
             folder, keys, releasability='[releasability]\naircraft = "all_partners"'
         ),
@@ -42,8 +44,9 @@ def make_node(folder: Path, keys: dict[str, RSAPrivateKey], **settings: object) 
 
 
 @pytest.fixture
-def node(keys: dict[str, RSAPrivateKey], tmp_path: Path) -> Iterator[TestClient]:
-    with make_node(tmp_path, keys) as client:
+def node(keys: dict[str, RSAPrivateKey], tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    """A two-partner node on each store (releasability holds on both)."""
+    with make_node(tmp_path, keys, db_url) as client:
         yield client
 
 
