@@ -201,7 +201,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         title="dronecoop",
         version=__version__,
         description="Drone cooperation between allied organizations. "
-        "DSS of ASTM F3548-21 strategic coordination under /dss/v1.",
+        "DSS of ASTM F3548-21 strategic coordination under /dss/v1; the trust layer "
+        "(each partner's audit entries, the partners and what each may see) under /api/v1. "
+        "Every route needs a bearer token (RS256) except this documentation and /healthz.",
         redirect_slashes=False,
         lifespan=lifespan,
     )

@@ -83,6 +83,7 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line each
     from dronecoop.app import create_app
 
     console.print(f"[bold]dronecoop {__version__}[/bold] on [cyan]{settings.base_url}[/cyan]")

@@ -29,6 +29,11 @@ AUDIT_READ = RoutePolicy(any_of=(Permission.AUDIT_READ,), record_kind=RecordKind
 PARTNERS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,))
 
 
+def _documented(policy: RoutePolicy) -> dict[str, object]:
+    """OpenAPI: the bearer scheme and the permissions the route asks for."""
+    return {"security": [{"Authority": list(policy.any_of)}]}
+
+
 def build_trust_router(
     guard: Guard, log: SqlAuditLog, partners: Partners, policy: ReleasabilityPolicy
 ) -> APIRouter:
@@ -42,7 +47,11 @@ def build_trust_router(
 
     declare("GET", "/audit/entries", AUDIT_READ)
 
-    @router.get("/audit/entries", summary="Your partner's audit entries, as JSON Lines")
+    @router.get(
+        "/audit/entries",
+        summary="Your partner's audit entries, as JSON Lines",
+        openapi_extra=_documented(AUDIT_READ),
+    )
     async def audit_entries(
         request: Request,
         after_seq: Annotated[int, Query(ge=0, description="Entries after this one.")] = 0,
@@ -59,7 +68,11 @@ def build_trust_router(
 
     declare("GET", "/audit/entries/{seq}", AUDIT_READ)
 
-    @router.get("/audit/entries/{seq}", summary="One audit entry of your partner's")
+    @router.get(
+        "/audit/entries/{seq}",
+        summary="One audit entry of your partner's",
+        openapi_extra=_documented(AUDIT_READ),
+    )
     async def audit_entry(request: Request, seq: str) -> Response:
         principal = guard.admit(request, AUDIT_READ)  # before looking at the path at all
         if not seq.isdigit():
@@ -73,7 +86,11 @@ def build_trust_router(
 
     declare("GET", "/audit/head", AUDIT_READ)
 
-    @router.get("/audit/head", summary="The chain's head: an anchor to keep elsewhere")
+    @router.get(
+        "/audit/head",
+        summary="The chain's head: an anchor to keep elsewhere",
+        openapi_extra=_documented(AUDIT_READ),
+    )
     async def audit_head(request: Request) -> Response:
         guard.admit(request, AUDIT_READ)
         await run_in_threadpool(log.seal)
@@ -84,7 +101,9 @@ def build_trust_router(
 
     declare("GET", "/partners", PARTNERS_READ)
 
-    @router.get("/partners", summary="The partners of this node")
+    @router.get(
+        "/partners", summary="The partners of this node", openapi_extra=_documented(PARTNERS_READ)
+    )
     async def list_partners(request: Request) -> Response:
         guard.admit(request, PARTNERS_READ)
         return OrjsonResponse(
@@ -93,7 +112,11 @@ def build_trust_router(
 
     declare("GET", "/partners/visibility", PARTNERS_READ)
 
-    @router.get("/partners/visibility", summary="Which partners may see a record, and what of it")
+    @router.get(
+        "/partners/visibility",
+        summary="Which partners may see a record, and what of it",
+        openapi_extra=_documented(PARTNERS_READ),
+    )
     async def visibility(
         request: Request,
         kind: str = "",
