@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -42,6 +44,7 @@ from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
 from dronecoop.store.migrate import upgrade
+from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
@@ -86,8 +89,15 @@ def _status_of(exc: AirspaceError) -> tuple[int, str]:
     return 400, "Bad request"
 
 
-def build_authenticator(settings: Settings) -> Authenticator:
-    """Each partner's token verifier, from the partners file or the ``auth_*`` settings."""
+def build_authenticator(
+    settings: Settings, registered: SqlPartnerKeys | None = None
+) -> Authenticator:
+    """Each partner's token verifier, from the partners file or the ``auth_*`` settings,
+    plus the keys its admins registered at run time (``registered``)."""
+
+    def registry(partner: str) -> Callable[[], dict[str, RSAPublicKey]] | None:
+        return None if registered is None else functools.partial(registered.active, partner)
+
     if settings.partners_file is not None:
         partners = load_partners(settings.partners_file)
         return Authenticator(
@@ -99,6 +109,7 @@ def build_authenticator(settings: Settings) -> Authenticator:
                     issuers=partner.issuers,
                     jwks_urls=partner.jwks_urls,
                     partner=partner.id,
+                    registered_keys=registry(partner.id),
                 ),
             )
             for partner in partners
@@ -118,6 +129,7 @@ def build_authenticator(settings: Settings) -> Authenticator:
         issuers=settings.auth_issuers,
         jwks_urls=settings.auth_jwks_urls,
         partner=LOCAL_PARTNER,
+        registered_keys=registry(LOCAL_PARTNER),
     )
     return Authenticator([(settings.auth_issuers, local)])
 
@@ -167,8 +179,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(settings.db_url)
     store = SqlAirspaceStore.from_url(settings.db_url)
+    partner_keys = SqlPartnerKeys(settings.db_url)
     guard = Guard(
-        build_authenticator(settings),
+        build_authenticator(settings, partner_keys),
         TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
     )
     dss = DssService(store)
@@ -194,6 +207,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                     await task
             store.close()
             audit_log.close()
+            partner_keys.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN: the
     # allies' networks may have no Internet at all.
@@ -216,7 +230,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
     app.state.partners = partners
     app.include_router(
-        build_trust_router(guard, audit_log, partners, load_policy(settings.partners_file))
+        build_trust_router(
+            guard, audit_log, partners, load_policy(settings.partners_file), partner_keys
+        )
     )
     _install_error_handlers(app)
 

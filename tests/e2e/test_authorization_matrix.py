@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi.testclient import TestClient
@@ -87,6 +88,18 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
     other = headers(keys, OTHER, ALL_SCOPES)
     r = node.post("/dss/v1/reports", json=error_report_body(), headers=other)
     assert r.status_code == 201, r.text
+    admin = headers(keys, OWNER, (role_scope(Role.PARTNER_ADMIN),))
+    pem = (
+        keys[OWNER]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    r = node.post(
+        f"/api/v1/partners/{OWNER}/keys",
+        json={"kid": "matrix-key", "public_key_pem": pem.decode()},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
     return {
         "entityid_oir": oir_id,
         "entityid_cr": cr_id,
@@ -105,6 +118,8 @@ def fill(path: str, records: dict[str, str]) -> str:
         "version": "stale-version",
         "uss_id": SUBJECTS[OWNER],
         "seq": records["seq"],
+        "partner": OWNER,
+        "kid": "matrix-key",
     }
     return path.format(**values)
 
@@ -129,7 +144,7 @@ QUERY = {"/api/v1/partners/visibility": {"kind": "flight", "owner": OWNER}}
 
 
 def targets_record(path: str) -> bool:
-    return any(f"{{{p}}}" in path for p in ("entityid", "subscriptionid", "seq"))
+    return any(f"{{{p}}}" in path for p in ("entityid", "subscriptionid", "seq", "partner"))
 
 
 REFUSED = "refused"  # 403, or the standard's earlier 400/409 (stale OVN, missing version)

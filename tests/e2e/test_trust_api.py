@@ -222,3 +222,89 @@ def test_tokens_never_reach_the_log(
     token = good["Authorization"].removeprefix("Bearer ")
     assert token[:40] not in caplog.text
     assert forged[-40:] not in caplog.text
+
+
+def test_a_partner_admin_rotates_its_token_key_without_restarting_the_node(
+    node: TestClient, keys: dict[str, RSAPrivateKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from dronecoop.auth import tokens
+    from dronecoop.auth.devkeys import mint_token
+    from tests.helpers import partner_issuer
+
+    monkeypatch.setattr(tokens, "REGISTERED_KEYS_TTL_S", 0.0)  # see a retirement at once
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = new_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    admin = as_(keys, ROK, "admin-park", ADMIN)
+
+    def query_with(key: RSAPrivateKey, kid: str) -> int:
+        token = mint_token(
+            key,
+            sub="rok-uss",
+            scopes=[SC],
+            audience="localhost",
+            issuer=partner_issuer(ROK),
+            kid=kid,
+        )
+        return node.post(
+            "/dss/v1/operational_intent_references/query",
+            json={"area_of_interest": volume4d()},
+            headers={"Authorization": f"Bearer {token}"},
+        ).status_code
+
+    assert query_with(new_key, "rok-2026-11") == 401  # not trusted yet
+    added = node.post(
+        f"/api/v1/partners/{ROK}/keys",
+        json={"kid": "rok-2026-11", "public_key_pem": pem.decode()},
+        headers=admin,
+    )
+    assert added.status_code == 201, added.text
+    assert query_with(new_key, "rok-2026-11") == 200
+    assert query_with(keys[ROK], "rok-2026-11") == 401  # the kid names one key only
+    again = node.post(
+        f"/api/v1/partners/{ROK}/keys",
+        json={"kid": "rok-2026-11", "public_key_pem": pem.decode()},
+        headers=admin,
+    )
+    assert again.status_code == 409
+    # Another partner can neither see nor touch these keys.
+    us_admin = as_(keys, US, "admin-b", ADMIN)
+    assert node.get(f"/api/v1/partners/{ROK}/keys", headers=us_admin).status_code == 404
+    assert (
+        node.delete(f"/api/v1/partners/{ROK}/keys/rok-2026-11", headers=us_admin).status_code == 404
+    )
+    listed = node.get(f"/api/v1/partners/{ROK}/keys", headers=admin).json()["keys"]
+    assert [(k["kid"], k["added_by"], k["retired_at"]) for k in listed] == [
+        ("rok-2026-11", "admin-park", None)
+    ]
+    assert node.delete(f"/api/v1/partners/{ROK}/keys/rok-2026-11", headers=admin).status_code == 204
+    assert query_with(new_key, "rok-2026-11") == 401
+    assert node.delete(f"/api/v1/partners/{ROK}/keys/rok-2026-11", headers=admin).status_code == 404
+    actions = [
+        orjson.loads(line)["action"]
+        for line in node.get("/api/v1/audit/entries", headers=admin).text.splitlines()
+    ]
+    assert actions == ["partners.key.add", "partners.key.retire"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"kid": "k"}, "public_key_pem"),
+        ({"kid": "bad kid!", "public_key_pem": "-----BEGIN PUBLIC KEY-----"}, "kid must be"),
+        (
+            {"kid": "k", "public_key_pem": "-----BEGIN PUBLIC KEY-----\nxx\n"},
+            "not a usable RSA key",
+        ),
+        ([1, 2], "kid must be"),
+    ],
+)
+def test_a_bad_key_registration_is_refused_with_the_reason(
+    node: TestClient, keys: dict[str, RSAPrivateKey], body: object, message: str
+) -> None:
+    r = node.post(f"/api/v1/partners/{ROK}/keys", json=body, headers=as_(keys, ROK, "a", ADMIN))
+    assert r.status_code == 400
+    assert message in r.json()["detail"]

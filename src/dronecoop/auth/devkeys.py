@@ -46,6 +46,7 @@ def mint_token(
     issuer: str = "dronecoop-dev",
     lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S,
     now_s: float | None = None,
+    kid: str | None = None,
 ) -> str:
     """Sign an RS256 access token with the standards' claim set."""
     issued = int(time.time() if now_s is None else now_s)
@@ -59,4 +60,5 @@ def mint_token(
         "exp": issued + lifetime_s,
         "jti": str(uuid.uuid4()),
     }
-    return jwt.encode(claims, key, algorithm="RS256")
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, key, algorithm="RS256", headers=headers)

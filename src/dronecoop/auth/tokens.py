@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 JWKS_MIN_REFRESH_INTERVAL_S = 60.0
+REGISTERED_KEYS_TTL_S = 30.0  # a retired registered key stops verifying within this
+REGISTERED_KEYS_MIN_REFRESH_S = 1.0
 # Verified tokens are remembered until they expire: an RS256 check costs ~0.1 ms, a
 # USS reuses one token for many requests, and the cache key is the whole signed token.
 VERIFIED_CACHE_SIZE = 4096
@@ -93,8 +95,14 @@ class TokenVerifier:
         jwks_urls: Sequence[str] = (),
         http: httpx.Client | None = None,
         partner: str = LOCAL_PARTNER,
+        registered_keys: Callable[[], dict[str, RSAPublicKey]] | None = None,
     ) -> None:
         self.partner = partner
+        # Keys a partner admin registered at run time (rotation), read again every
+        # REGISTERED_KEYS_TTL_S, and at once (rate-limited) for a kid not seen yet.
+        self._registry = registered_keys
+        self._registered: dict[str, RSAPublicKey] = {}
+        self._registered_at = float("-inf")
         self._static_keys = list(keys)
         self._jwks_keys: dict[str, RSAPublicKey] = {}
         self._audiences = list(audiences)
@@ -200,7 +208,13 @@ class TokenVerifier:
         return claims
 
     def _candidate_keys(self, kid: object) -> list[RSAPublicKey]:
-        """The JWKS key named by ``kid`` if there is one, else every trusted key."""
+        """The registered or JWKS key named by ``kid`` if there is one, else every trusted key."""
+        if self._registry is not None:
+            registered = self._registered_keys(kid)
+            if isinstance(kid, str) and kid in registered:
+                return [registered[kid]]
+            if not isinstance(kid, str):
+                return [*self._static_keys, *self._jwks_keys.values(), *registered.values()]
         if self._jwks_urls and (isinstance(kid, str) or not self._jwks_keys):
             if not isinstance(kid, str) or kid not in self._jwks_keys:
                 self._refresh_jwks()  # rate-limited: an unknown kid may be a rotated key
@@ -208,6 +222,15 @@ class TokenVerifier:
                 key = self._jwks_keys.get(kid)
                 return [key] if key is not None else list(self._static_keys)
         return [*self._static_keys, *self._jwks_keys.values()]
+
+    def _registered_keys(self, kid: object) -> dict[str, RSAPublicKey]:
+        assert self._registry is not None
+        age = time.monotonic() - self._registered_at
+        unseen = isinstance(kid, str) and kid not in self._registered
+        if age > REGISTERED_KEYS_TTL_S or (unseen and age > REGISTERED_KEYS_MIN_REFRESH_S):
+            self._registered = self._registry()
+            self._registered_at = time.monotonic()
+        return self._registered
 
     def _refresh_jwks(self) -> None:
         with self._jwks_lock:

@@ -10,14 +10,13 @@ every ``DRONECOOP_AUDIT_SEAL_INTERVAL_S`` (and before serving entries).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from dronecoop.airspace.model import from_us, to_us
-from dronecoop.store.engine import SqliteWriterLock, build_engine, is_sqlite, normalise_url
+from dronecoop.store.engine import build_engine, is_sqlite, normalise_url, write_transaction
 from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, event_digest
 from dronecoop.trust.errors import AuditChainError
 
@@ -63,6 +62,17 @@ def _event_params(event: AuditEvent) -> dict[str, Any]:
     return dict(zip(_NAMES, audit_values(event), strict=True))
 
 
+_INSERT_PENDING = text(
+    f"INSERT INTO audit_pending ({AUDIT_COLUMNS}) "  # noqa: S608 - constant SQL
+    f"VALUES ({', '.join(':' + n for n in _NAMES)})"
+)
+
+
+def insert_pending(conn: Connection, event: AuditEvent) -> None:
+    """Record ``event`` in the transaction ``conn`` is in (for writers outside airspace)."""
+    conn.execute(_INSERT_PENDING, _event_params(event))
+
+
 def _entry(row: Any) -> AuditEntry:
     return AuditEntry(seq=int(row[0]), hash=bytes(row[1]), event=_event(row[2:]))
 
@@ -71,10 +81,9 @@ class SqlAuditLog:
     """Seals and reads the audit chain of a SQLite or PostgreSQL database."""
 
     def __init__(self, url: str) -> None:
-        url = normalise_url(url)
-        self._engine = build_engine(url)
-        self._sqlite = is_sqlite(url)
-        self._writer_lock = SqliteWriterLock.for_url(url) if self._sqlite else None
+        self._url = normalise_url(url)
+        self._engine = build_engine(self._url)
+        self._sqlite = is_sqlite(self._url)
 
     @classmethod
     def from_url(cls, url: str) -> SqlAuditLog:
@@ -82,48 +91,40 @@ class SqlAuditLog:
 
     def seal(self, max_events: int = SEAL_BATCH) -> int:
         """Link up to ``max_events`` pending events into the chain; return how many."""
-        with contextlib.ExitStack() as stack:
-            if self._writer_lock is not None:
-                stack.enter_context(self._writer_lock)
-            conn = stack.enter_context(self._engine.connect())
-            if self._sqlite:
-                conn.info["begin_mode"] = "IMMEDIATE"
-            with conn.begin():
-                lock = "" if self._sqlite else " FOR UPDATE"
-                head = conn.execute(
-                    text(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
-                ).first()
-                if head is None:
-                    raise AuditChainError("the audit chain's head row is gone: not sealing")
-                rows = conn.execute(
-                    text(
-                        f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
-                        f"ORDER BY id LIMIT {int(max_events)}"
-                    )
-                ).all()
-                if not rows:
-                    return 0
-                seq, previous = int(head[0]), bytes(head[1])
-                sealed = []
-                for row in rows:
-                    event = _event(row[1:])
-                    seq, previous = seq + 1, chain(previous, event_digest(event))
-                    sealed.append({"seq": seq, "hash": previous, **_event_params(event)})
-                conn.execute(_INSERT_SEALED, sealed)
-                ids = [int(r[0]) for r in rows]
-                if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
-                    conn.execute(
-                        text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]}
-                    )
-                else:  # exactly these: a lower id may commit between our read and this
-                    conn.execute(
-                        text("DELETE FROM audit_pending WHERE id = ANY(CAST(:ids AS bigint[]))"),
-                        {"ids": ids},
-                    )
-                conn.execute(
-                    text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
-                    {"seq": seq, "hash": previous},
+        with write_transaction(self._engine, self._url) as conn:
+            lock = "" if self._sqlite else " FOR UPDATE"
+            head = conn.execute(
+                text(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")  # noqa: S608
+            ).first()
+            if head is None:
+                raise AuditChainError("the audit chain's head row is gone: not sealing")
+            rows = conn.execute(
+                text(
+                    f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
+                    f"ORDER BY id LIMIT {int(max_events)}"
                 )
+            ).all()
+            if not rows:
+                return 0
+            seq, previous = int(head[0]), bytes(head[1])
+            sealed = []
+            for row in rows:
+                event = _event(row[1:])
+                seq, previous = seq + 1, chain(previous, event_digest(event))
+                sealed.append({"seq": seq, "hash": previous, **_event_params(event)})
+            conn.execute(_INSERT_SEALED, sealed)
+            ids = [int(r[0]) for r in rows]
+            if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
+                conn.execute(text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]})
+            else:  # exactly these: a lower id may commit between our read and this
+                conn.execute(
+                    text("DELETE FROM audit_pending WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                    {"ids": ids},
+                )
+            conn.execute(
+                text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+                {"seq": seq, "hash": previous},
+            )
             return len(rows)
 
     def pending(self) -> int:

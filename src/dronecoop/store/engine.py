@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from psycopg_pool import ConnectionPool
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -93,3 +95,18 @@ class SqliteWriterLock:
     def for_url(cls, url: str) -> threading.Lock:
         with cls._guard:
             return cls._locks.setdefault(url, threading.Lock())
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine, url: str) -> Iterator[Connection]:
+    """One write transaction on ``engine``: on SQLite behind this process's writer lock
+    and ``BEGIN IMMEDIATE`` (as the airspace store writes), on PostgreSQL plain."""
+    lock = SqliteWriterLock.for_url(normalise_url(url)) if is_sqlite(url) else None
+    with lock or contextlib.nullcontext(), engine.connect() as conn:
+        if lock is not None:
+            conn.info["begin_mode"] = "IMMEDIATE"
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop("begin_mode", None)

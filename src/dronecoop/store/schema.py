@@ -159,3 +159,16 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", LargeBinary, nullable=False),
 )
+
+# Keys a partner admin registered at run time (key rotation without restarting nodes):
+# tokens naming ``kid`` verify against ``public_pem`` until the key is retired.
+partner_keys = Table(
+    "partner_keys",
+    metadata,
+    Column("partner", String(64), primary_key=True),
+    Column("kid", String(128), primary_key=True),
+    Column("public_pem", Text, nullable=False),
+    Column("added_at_us", BigInteger, nullable=False),
+    Column("added_by", String(255), nullable=False),
+    Column("retired_at_us", BigInteger, nullable=True),
+)

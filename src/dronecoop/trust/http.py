@@ -7,15 +7,20 @@ another partner's entry answers 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
+from dronecoop.auth.tokens import Principal
 from dronecoop.store.audit_sql import SqlAuditLog
+from dronecoop.store.partner_keys_sql import KeyConflict, SqlPartnerKeys, UnknownKey
 from dronecoop.trust.audit import entry_json
 from dronecoop.trust.partners import PartnerID, Partners
 from dronecoop.trust.policy import RoutePolicy
@@ -25,8 +30,14 @@ from dronecoop.web.guard import Guard
 from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/api/v1"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+_KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 AUDIT_READ = RoutePolicy(any_of=(Permission.AUDIT_READ,), record_kind=RecordKind.AUDIT_ENTRY)
 PARTNERS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,))
+KEYS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,), record_kind=RecordKind.PARTNER_KEY)
+KEYS_ADMIN = RoutePolicy(
+    any_of=(Permission.PARTNERS_ADMIN,), record_kind=RecordKind.PARTNER_KEY, writes=True
+)
 
 
 def _documented(policy: RoutePolicy) -> dict[str, object]:
@@ -35,23 +46,27 @@ def _documented(policy: RoutePolicy) -> dict[str, object]:
 
 
 def build_trust_router(
-    guard: Guard, log: SqlAuditLog, partners: Partners, policy: ReleasabilityPolicy
+    guard: Guard,
+    log: SqlAuditLog,
+    partners: Partners,
+    policy: ReleasabilityPolicy,
+    keys: SqlPartnerKeys,
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["Trust: audit and partners"])
 
-    def declare(method: str, path: str, route_policy: RoutePolicy) -> None:
+    def route(
+        method: str, path: str, route_policy: RoutePolicy, summary: str
+    ) -> Callable[[Endpoint], Endpoint]:
+        """Declare the route's policy in the guard's table and add it to the router."""
         guard.policies.declare(method, PREFIX + path, route_policy)
+        return router.api_route(
+            path, methods=[method], summary=summary, openapi_extra=_documented(route_policy)
+        )
 
     def audit_meta(partner: str) -> RecordMeta:
         return RecordMeta(kind=RecordKind.AUDIT_ENTRY, owner=PartnerID(partner))
 
-    declare("GET", "/audit/entries", AUDIT_READ)
-
-    @router.get(
-        "/audit/entries",
-        summary="Your partner's audit entries, as JSON Lines",
-        openapi_extra=_documented(AUDIT_READ),
-    )
+    @route("GET", "/audit/entries", AUDIT_READ, "Your partner's audit entries, as JSON Lines")
     async def audit_entries(
         request: Request,
         after_seq: Annotated[int, Query(ge=0, description="Entries after this one.")] = 0,
@@ -66,13 +81,7 @@ def build_trust_router(
 
         return StreamingResponse(iterate_in_threadpool(lines()), media_type="application/x-ndjson")
 
-    declare("GET", "/audit/entries/{seq}", AUDIT_READ)
-
-    @router.get(
-        "/audit/entries/{seq}",
-        summary="One audit entry of your partner's",
-        openapi_extra=_documented(AUDIT_READ),
-    )
+    @route("GET", "/audit/entries/{seq}", AUDIT_READ, "One audit entry of your partner's")
     async def audit_entry(request: Request, seq: str) -> Response:
         principal = guard.admit(request, AUDIT_READ)  # before looking at the path at all
         if not seq.isdigit():
@@ -84,13 +93,7 @@ def build_trust_router(
             raise HTTPException(404, f"audit entry {seq} not found")
         return Response(entry_json(entry), media_type="application/json")
 
-    declare("GET", "/audit/head", AUDIT_READ)
-
-    @router.get(
-        "/audit/head",
-        summary="The chain's head: an anchor to keep elsewhere",
-        openapi_extra=_documented(AUDIT_READ),
-    )
+    @route("GET", "/audit/head", AUDIT_READ, "The chain's head: an anchor to keep elsewhere")
     async def audit_head(request: Request) -> Response:
         guard.admit(request, AUDIT_READ)
         await run_in_threadpool(log.seal)
@@ -99,23 +102,18 @@ def build_trust_router(
             raise HTTPException(500, "the audit chain's head is missing")
         return OrjsonResponse({"seq": head[0], "hash": head[1].hex()})
 
-    declare("GET", "/partners", PARTNERS_READ)
-
-    @router.get(
-        "/partners", summary="The partners of this node", openapi_extra=_documented(PARTNERS_READ)
-    )
+    @route("GET", "/partners", PARTNERS_READ, "The partners of this node")
     async def list_partners(request: Request) -> Response:
         guard.admit(request, PARTNERS_READ)
         return OrjsonResponse(
             {"partners": [{"id": p.id, "name": p.name, "depot": p.depot} for p in partners]}
         )
 
-    declare("GET", "/partners/visibility", PARTNERS_READ)
-
-    @router.get(
+    @route(
+        "GET",
         "/partners/visibility",
-        summary="Which partners may see a record, and what of it",
-        openapi_extra=_documented(PARTNERS_READ),
+        PARTNERS_READ,
+        "Which partners may see a record, and what of it",
     )
     async def visibility(
         request: Request,
@@ -134,6 +132,81 @@ def build_trust_router(
             partners, policy, kind, owner, released_to or [], assigned_to or []
         )
         return OrjsonResponse(report)
+
+    def own_keys(request: Request, route_policy: RoutePolicy, partner: str) -> Principal:
+        """The caller, if ``partner``'s keys are releasable to it; else 404 (as if absent)."""
+        principal = guard.admit(request, route_policy)
+        meta = RecordMeta(kind=RecordKind.PARTNER_KEY, owner=PartnerID(partner))
+        if partners.get(partner) is None or not policy.visible(PartnerID(principal.partner), meta):
+            raise HTTPException(404, f"partner {partner!r} not found")
+        return principal
+
+    @route(
+        "GET", "/partners/{partner}/keys", KEYS_READ, "Keys your partner registered for its tokens"
+    )
+    async def list_keys(request: Request, partner: str) -> Response:
+        own_keys(request, KEYS_READ, partner)
+        registered = await run_in_threadpool(keys.list, partner)
+        return OrjsonResponse(
+            {
+                "keys": [
+                    {
+                        "kid": k.kid,
+                        "added_at": k.added_at.isoformat(),
+                        "added_by": k.added_by,
+                        "retired_at": k.retired_at.isoformat() if k.retired_at else None,
+                    }
+                    for k in registered
+                ]
+            }
+        )
+
+    @route(
+        "POST",
+        "/partners/{partner}/keys",
+        KEYS_ADMIN,
+        "Register a new public key for your partner's tokens (rotation)",
+    )
+    async def add_key(request: Request, partner: str) -> Response:
+        principal = own_keys(request, KEYS_ADMIN, partner)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"body is not JSON: {exc}") from exc
+        kid, pem = (
+            (body.get("kid"), body.get("public_key_pem"))
+            if isinstance(body, dict)
+            else (None, None)
+        )
+        if not isinstance(kid, str) or not _KID.fullmatch(kid):
+            raise HTTPException(400, "kid must be 1-128 letters, digits, '.', '_' or '-'")
+        if not isinstance(pem, str) or "BEGIN" not in pem:
+            raise HTTPException(400, "public_key_pem must be a PEM public key or certificate")
+        try:
+            await run_in_threadpool(
+                keys.add, partner, kid, pem, by=principal.sub, at=datetime.now(UTC)
+            )
+        except KeyConflict as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(400, f"public_key_pem is not a usable RSA key: {exc}") from exc
+        return OrjsonResponse({"partner": partner, "kid": kid}, status_code=201)
+
+    @route(
+        "DELETE",
+        "/partners/{partner}/keys/{kid}",
+        KEYS_ADMIN,
+        "Retire one of your partner's registered keys",
+    )
+    async def retire_key(request: Request, partner: str, kid: str) -> Response:
+        principal = own_keys(request, KEYS_ADMIN, partner)
+        try:
+            await run_in_threadpool(
+                keys.retire, partner, kid, by=principal.sub, at=datetime.now(UTC)
+            )
+        except UnknownKey as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return Response(status_code=204)
 
     return router
 

@@ -35,6 +35,7 @@ class RecordKind(StrEnum):
     MAINTENANCE_RECORD = "maintenance_record"
     WORK_ORDER = "work_order"
     AUDIT_ENTRY = "audit_entry"
+    PARTNER_KEY = "partner_key"  # keys a partner registered for its tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ DEFAULT_POLICY = ReleasabilityPolicy(
         K.MAINTENANCE_RECORD: Release.ASSIGNED_DEPOT,
         K.WORK_ORDER: Release.ASSIGNED_DEPOT,
         K.AUDIT_ENTRY: Release.OWNER_ONLY,
+        K.PARTNER_KEY: Release.OWNER_ONLY,
     },
     field_rules={
         K.FLIGHT: {
