@@ -165,6 +165,9 @@ def token(
     lifetime_s: Annotated[
         int, typer.Option(min=1, max=3600, help="Seconds until the token expires (at most 1 h).")
     ] = 3600,
+    kid: Annotated[
+        str | None, typer.Option(help="Key id for the token header (a registered partner key).")
+    ] = None,
 ) -> None:
     """Mint a development RS256 access token and print it."""
     from dronecoop.auth.devkeys import load_or_create_private_key, mint_token
@@ -172,7 +175,13 @@ def token(
     key = load_or_create_private_key(key_file)
     typer.echo(
         mint_token(
-            key, sub=sub, scopes=scope, audience=audience, issuer=issuer, lifetime_s=lifetime_s
+            key,
+            sub=sub,
+            scopes=scope,
+            audience=audience,
+            issuer=issuer,
+            lifetime_s=lifetime_s,
+            kid=kid,
         )
     )
 
