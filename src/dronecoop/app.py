@@ -49,6 +49,7 @@ from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
 from dronecoop.trust.policy import RoutePolicy
+from dronecoop.trust.releasability import RecordKind
 from dronecoop.web.guard import Guard, RateLimited, TokenBuckets, route_keys
 from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
@@ -231,7 +232,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.partners = partners
     app.include_router(
         build_trust_router(
-            guard, audit_log, partners, load_policy(settings.partners_file), partner_keys
+            guard,
+            audit_log,
+            partners,
+            load_policy(settings.partners_file),
+            partner_keys,
+            owners={
+                RecordKind.OPERATIONAL_INTENT_REFERENCE: functools.partial(
+                    dss.partner_of, "operational_intent"
+                ),
+                RecordKind.CONSTRAINT_REFERENCE: functools.partial(dss.partner_of, "constraint"),
+                RecordKind.SUBSCRIPTION: functools.partial(dss.partner_of, "subscription"),
+            },
         )
     )
     _install_error_handlers(app)

@@ -120,6 +120,8 @@ def fill(path: str, records: dict[str, str]) -> str:
         "seq": records["seq"],
         "partner": OWNER,
         "kid": "matrix-key",
+        "kind": "operational_intent_reference",
+        "record_id": records["entityid_oir"],
     }
     return path.format(**values)
 

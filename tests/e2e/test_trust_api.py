@@ -308,3 +308,24 @@ def test_a_bad_key_registration_is_refused_with_the_reason(
     r = node.post(f"/api/v1/partners/{ROK}/keys", json=body, headers=as_(keys, ROK, "a", ADMIN))
     assert r.status_code == 400
     assert message in r.json()["detail"]
+
+
+def test_the_partners_view_of_a_given_record_names_its_owner(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    entity_id = create_intent(node, as_(keys, ROK, "rok-uss", SC), 36.97)
+    admin = as_(keys, US, "admin-b", ADMIN)
+    r = node.get(
+        f"/api/v1/partners/visibility/operational_intent_reference/{entity_id}", headers=admin
+    )
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert (view["owner"], view["rule"], view["record_id"]) == (ROK, "all_partners", entity_id)
+    assert view["partners"][US] == {"sees_record": True, "hidden_fields": []}
+    missing = node.get(
+        f"/api/v1/partners/visibility/operational_intent_reference/{uuid.uuid4()}", headers=admin
+    )
+    assert missing.status_code == 404
+    bad = node.get(f"/api/v1/partners/visibility/gossip/{entity_id}", headers=admin)
+    assert bad.status_code == 400
+    assert "operational_intent_reference" in bad.json()["detail"]

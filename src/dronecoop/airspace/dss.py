@@ -375,6 +375,7 @@ class DssService:
                         implicit=True,
                         footprint=footprint,
                         updated_at=now,
+                        partner=caller.partner,
                     )
                     new_implicit = attached
                 else:
@@ -401,6 +402,7 @@ class DssService:
                 subscription_id=attached.id if attached else None,
                 footprint=footprint,
                 updated_at=now,
+                partner=caller.partner,
             )
             tx.put_operational_intent(ref, old)
             if remove_previous and previous_sub is not None:
@@ -568,6 +570,7 @@ class DssService:
                 uss_base_url=request.uss_base_url,
                 footprint=footprint,
                 updated_at=now,
+                partner=caller.partner,
             )
             tx.put_constraint(ref, old)
             verb = "create" if old is None else "update"
@@ -689,6 +692,7 @@ class DssService:
                 implicit=False,
                 footprint=footprint,
                 updated_at=now,
+                partner=caller.partner,
             )
             tx.put_subscription(sub, old)
             verb = "create" if old is None else "update"
@@ -777,6 +781,21 @@ class DssService:
 
         self._store.write(work)
         return report_id
+
+    # ------------------------------------------------------------------ ownership
+    def partner_of(self, kind: str, raw_id: str) -> str | None:
+        """The partner owning the ``kind`` entity ``raw_id`` ("operational_intent",
+        "constraint" or "subscription"); None when there is no such entity."""
+        if not _UUID4.fullmatch(raw_id):
+            return None
+        entity_id = EntityID(raw_id.lower())
+        readers: dict[str, Callable[[AirspaceTx], object | None]] = {
+            "operational_intent": lambda tx: tx.get_operational_intent(entity_id),
+            "constraint": lambda tx: tx.get_constraint(entity_id),
+            "subscription": lambda tx: tx.get_subscription(SubscriptionID(entity_id)),
+        }
+        found = self._store.read(readers[kind])
+        return None if found is None else str(getattr(found, "partner", None))
 
     # ------------------------------------------------------------------ housekeeping
     def purge_expired(self, retention: timedelta = EXPIRED_RETENTION) -> int:

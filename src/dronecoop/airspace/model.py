@@ -69,6 +69,7 @@ class OperationalIntentRef:
     footprint: Footprint
     updated_at: datetime
     uss_availability: UssAvailability = UssAvailability.UNKNOWN
+    partner: str = "local"  # the partner whose caller created it (trust.partners)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,7 @@ class ConstraintRef:
     uss_base_url: str
     footprint: Footprint
     updated_at: datetime
+    partner: str = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class Subscription:
     implicit: bool
     footprint: Footprint
     updated_at: datetime
+    partner: str = "local"
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,23 +76,25 @@ _CR = "scd_constraints"
 _SUB = "scd_subscriptions"
 _OI_COLS = (
     "id, manager, version, state, ovn, uss_base_url, subscription_id, "
-    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us, partner"
 )
 # Operational intents are read with their manager's availability (InterUSS joins the same).
 _OI_SELECT = (
     "SELECT o.id, o.manager, o.version, o.state, o.ovn, o.uss_base_url, o.subscription_id, "
     "o.time_start_us, o.time_end_us, o.altitude_lower_m, o.altitude_upper_m, o.cells, "
-    "o.updated_at_us, a.availability "
+    "o.updated_at_us, a.availability, o.partner "
     f"FROM {_OI} o LEFT JOIN scd_uss_availability a ON a.uss_id = o.manager"
 )
 _CR_COLS = (
     "id, manager, version, ovn, uss_base_url, "
-    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us, "
+    "partner"
 )
 _SUB_COLS = (
     "id, manager, version, uss_base_url, notification_index, notify_for_operational_intents, "
     "notify_for_constraints, implicit, "
-    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us"
+    "time_start_us, time_end_us, altitude_lower_m, altitude_upper_m, cells, updated_at_us, "
+    "partner"
 )
 
 
@@ -159,6 +161,7 @@ def _op_from_row(row: Sequence[Any]) -> OperationalIntentRef:
         footprint=_footprint(row, 7),
         updated_at=from_us(row[12]),
         uss_availability=UssAvailability(row[13] or UssAvailability.UNKNOWN.value),
+        partner=row[14],
     )
 
 
@@ -171,6 +174,7 @@ def _constraint_from_row(row: Sequence[Any]) -> ConstraintRef:
         uss_base_url=row[4],
         footprint=_footprint(row, 5),
         updated_at=from_us(row[10]),
+        partner=row[11],
     )
 
 
@@ -186,6 +190,7 @@ def _subscription_from_row(row: Sequence[Any]) -> Subscription:
         implicit=bool(row[7]),
         footprint=_footprint(row, 8),
         updated_at=from_us(row[13]),
+        partner=row[14],
     )
 
 
@@ -393,7 +398,7 @@ class SqlAirspaceTx:
             "LEFT JOIN scd_uss_availability me ON me.uss_id = ?",
             [entity_id, manager],
         ).fetchone()
-        own = UssAvailability(row[14]) if row[14] else None
+        own = UssAvailability(row[15]) if row[15] else None
         return (None if row[0] is None else _op_from_row(row)), own
 
     def search_operational_intents(
@@ -414,6 +419,7 @@ class SqlAirspaceTx:
             ref.subscription_id,
             *_footprint_values(ref.footprint),
             to_us(ref.updated_at),
+            ref.partner,
         )
         self._put(_OI, _OI_COLS, values, ref.footprint, _previous_footprint(previous))
 
@@ -442,6 +448,7 @@ class SqlAirspaceTx:
             ref.uss_base_url,
             *_footprint_values(ref.footprint),
             to_us(ref.updated_at),
+            ref.partner,
         )
         self._put(_CR, _CR_COLS, values, ref.footprint, _previous_footprint(previous))
 
@@ -473,6 +480,7 @@ class SqlAirspaceTx:
             sub.implicit,
             *_footprint_values(sub.footprint),
             to_us(sub.updated_at),
+            sub.partner,
         )
         self._put(_SUB, _SUB_COLS, values, sub.footprint, _previous_footprint(previous))
 

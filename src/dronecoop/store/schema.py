@@ -58,6 +58,7 @@ operational_intents = Table(
     Column("altitude_upper_m", Float, nullable=True),
     Column("cells", LargeBinary, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+    Column("partner", String(64), nullable=False, server_default="local"),
 )
 operational_intent_cells = _cells_table("scd_operational_intent_cells")
 
@@ -75,6 +76,7 @@ constraints = Table(
     Column("altitude_upper_m", Float, nullable=True),
     Column("cells", LargeBinary, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+    Column("partner", String(64), nullable=False, server_default="local"),
 )
 constraint_cells = _cells_table("scd_constraint_cells")
 
@@ -95,6 +97,7 @@ subscriptions = Table(
     Column("altitude_upper_m", Float, nullable=True),
     Column("cells", LargeBinary, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+    Column("partner", String(64), nullable=False, server_default="local"),
 )
 subscription_cells = _cells_table("scd_subscription_cells")
 

@@ -8,7 +8,7 @@ another partner's entry answers 404, exactly like one that does not exist.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -51,7 +51,9 @@ def build_trust_router(
     partners: Partners,
     policy: ReleasabilityPolicy,
     keys: SqlPartnerKeys,
+    owners: Mapping[str, Callable[[str], str | None]],
 ) -> APIRouter:
+    """``owners``: for each record kind served here, the owning partner of a record id."""
     router = APIRouter(prefix=PREFIX, tags=["Trust: audit and partners"])
 
     def route(
@@ -132,6 +134,23 @@ def build_trust_router(
             partners, policy, kind, owner, released_to or [], assigned_to or []
         )
         return OrjsonResponse(report)
+
+    @route(
+        "GET",
+        "/partners/visibility/{kind}/{record_id}",
+        PARTNERS_READ,
+        "Which partners may see this record, and what of it",
+    )
+    async def record_visibility(request: Request, kind: str, record_id: str) -> Response:
+        principal = guard.admit(request, PARTNERS_READ)
+        if kind not in owners:
+            raise HTTPException(400, f"record kinds served here: {', '.join(sorted(owners))}")
+        owner = await run_in_threadpool(owners[kind], record_id)
+        meta = RecordMeta(kind=kind, owner=PartnerID(owner or ""))
+        if owner is None or not policy.visible(PartnerID(principal.partner), meta):
+            raise HTTPException(404, f"{kind} {record_id} not found")
+        report = visibility_report(partners, policy, kind, owner, [], [])
+        return OrjsonResponse({**report, "record_id": record_id})
 
     def own_keys(request: Request, route_policy: RoutePolicy, partner: str) -> Principal:
         """The caller, if ``partner``'s keys are releasable to it; else 404 (as if absent)."""
