@@ -142,7 +142,10 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
     return error_report_body()
 
 
-QUERY = {"/api/v1/partners/visibility": {"kind": "flight", "owner": OWNER}}
+QUERY = {
+    "/api/v1/partners/visibility": {"kind": "flight", "owner": OWNER},
+    "/api/v1/audit/feed": {"limit": 1, "idle_timeout_s": 0.2},  # a live feed: end it
+}
 
 
 def targets_record(path: str) -> bool:

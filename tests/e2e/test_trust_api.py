@@ -329,3 +329,32 @@ def test_the_partners_view_of_a_given_record_names_its_owner(
     bad = node.get(f"/api/v1/partners/visibility/gossip/{entity_id}", headers=admin)
     assert bad.status_code == 400
     assert "operational_intent_reference" in bad.json()["detail"]
+
+
+def test_the_live_audit_feed_streams_a_partners_own_changes_only(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    create_intent(node, as_(keys, US, "us-uss", SC), 37.02)  # not rok's: never in rok's feed
+    first = create_intent(node, as_(keys, ROK, "rok-uss", SC), 36.91)
+    second = create_intent(node, as_(keys, ROK, "rok-uss", SC), 36.93)
+    admin = as_(keys, ROK, "admin-park", ADMIN)
+    with node.stream(
+        "GET", "/api/v1/audit/feed", params={"limit": 2, "idle_timeout_s": 2}, headers=admin
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        text = "".join(r.iter_text())
+    events = [block for block in text.split("\n\n") if block.strip()]
+    assert len(events) == 2
+    data = [orjson.loads(e.split("data: ", 1)[1]) for e in events]
+    assert [d["target_id"] for d in data] == [first, second]
+    assert {d["partner"] for d in data} == {ROK}
+    assert events[0].startswith(f"id: {data[0]['seq']}\nevent: audit\n")
+    # Resuming after the last id gives nothing new, and the feed ends when idle.
+    with node.stream(
+        "GET",
+        "/api/v1/audit/feed",
+        params={"after_seq": data[1]["seq"], "idle_timeout_s": 0.3},
+        headers=admin,
+    ) as r:
+        assert "".join(r.iter_text()) == ""

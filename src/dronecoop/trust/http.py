@@ -7,8 +7,10 @@ another partner's entry answers 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -21,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from dronecoop.auth.tokens import Principal
 from dronecoop.store.audit_sql import SqlAuditLog
 from dronecoop.store.partner_keys_sql import KeyConflict, SqlPartnerKeys, UnknownKey
-from dronecoop.trust.audit import entry_json
+from dronecoop.trust.audit import AuditEntry, entry_json
 from dronecoop.trust.partners import PartnerID, Partners
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityPolicy
@@ -30,6 +32,7 @@ from dronecoop.web.guard import Guard
 from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/api/v1"
+FEED_POLL_S = 0.5  # how often a live feed looks for news
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 AUDIT_READ = RoutePolicy(any_of=(Permission.AUDIT_READ,), record_kind=RecordKind.AUDIT_ENTRY)
@@ -82,6 +85,50 @@ def build_trust_router(
                     yield entry_json(entry) + b"\n"
 
         return StreamingResponse(iterate_in_threadpool(lines()), media_type="application/x-ndjson")
+
+    @route(
+        "GET",
+        "/audit/feed",
+        AUDIT_READ,
+        "Your partner's audit entries as they happen (Server-Sent Events)",
+    )
+    async def audit_feed(
+        request: Request,
+        after_seq: Annotated[int, Query(ge=0, description="Start after this entry.")] = 0,
+        limit: Annotated[int | None, Query(ge=1, description="End after this many.")] = None,
+        idle_timeout_s: Annotated[
+            float, Query(gt=0, le=3600, description="End after this long without news.")
+        ] = 300.0,
+    ) -> Response:
+        principal = guard.admit(request, AUDIT_READ)
+        viewer = PartnerID(principal.partner)
+
+        def newer_than(seq: int) -> list[AuditEntry]:
+            return list(log.entries(partner=viewer, after_seq=seq))
+
+        async def events() -> AsyncIterator[bytes]:
+            last, sent, quiet_since = after_seq, 0, time.monotonic()
+            while not await request.is_disconnected():
+                await run_in_threadpool(log.seal)
+                batch = await run_in_threadpool(newer_than, last)
+                for entry in batch:
+                    last = entry.seq
+                    if not policy.visible(viewer, audit_meta(entry.event.partner)):
+                        continue
+                    yield b"id: %d\nevent: audit\ndata: %s\n\n" % (entry.seq, entry_json(entry))
+                    sent += 1
+                    if limit is not None and sent >= limit:
+                        return
+                now = time.monotonic()
+                if batch:
+                    quiet_since = now
+                elif now - quiet_since > idle_timeout_s:
+                    return
+                await asyncio.sleep(FEED_POLL_S)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
 
     @route("GET", "/audit/entries/{seq}", AUDIT_READ, "One audit entry of your partner's")
     async def audit_entry(request: Request, seq: str) -> Response:
