@@ -100,6 +100,7 @@ def test_the_partners_file_overrides_records_and_fields() -> None:
         ({"gossip": "all_partners"}, "unknown record kind"),
         ({"aircraft": "everyone"}, "is not one of"),
         ({"aircraft": 3}, "string or a table"),
+        ({"operational_intent_reference": "owner_only"}, "fixed by ASTM F3548-21"),
     ],
 )
 def test_a_bad_override_is_refused_with_the_reason(table: dict[str, object], message: str) -> None:

@@ -87,6 +87,11 @@ def _allows(rule: Release, viewer: PartnerID, meta: RecordMeta) -> bool:
 
 
 K = RecordKind
+# The DSS's own records: the standard decides who sees them (all USSs; OVNs masked for
+# non-managers, subscriptions manager-only), so a partners file may not narrow them.
+FIXED_BY_STANDARD = frozenset(
+    {K.OPERATIONAL_INTENT_REFERENCE, K.CONSTRAINT_REFERENCE, K.SUBSCRIPTION}
+)
 DEFAULT_POLICY = ReleasabilityPolicy(
     rules={
         # Sharing the sky needs everyone to see where everyone flies.
@@ -123,6 +128,11 @@ def parse_policy_overrides(
     for kind, value in table.items():
         if kind not in set(RecordKind):
             raise PartnersFileError(f"releasability: unknown record kind {kind!r}")
+        if kind in FIXED_BY_STANDARD:
+            raise PartnersFileError(
+                f"releasability.{kind} is fixed by ASTM F3548-21: every USS sharing the "
+                "airspace must see every reference, or deconfliction breaks"
+            )
         if isinstance(value, str):
             rules[kind] = _release(value, kind)
         elif isinstance(value, dict):
