@@ -1,0 +1,1 @@
+"""Planning: missions from QGroundControl plans, GeoJSON or waypoints, and their 4D volumes."""
