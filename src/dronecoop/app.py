@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,9 +41,13 @@ from dronecoop.auth.authenticator import Authenticator
 from dronecoop.auth.devkeys import load_or_create_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
+from dronecoop.flights.http import build_flights_router
+from dronecoop.flights.service import FlightNotFound, FlightRefused, FlightService, NotYourFlight
+from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
+from dronecoop.store.flights_sql import SqlFlightStore
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.trust.http import build_trust_router
@@ -54,7 +59,7 @@ from dronecoop.web.guard import Guard, RateLimited, TokenBuckets, route_keys
 from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
-from dronecoop.web.responses import OrjsonResponse, error_for_path
+from dronecoop.web.responses import PROBLEM_JSON, OrjsonResponse, error_for_path
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +155,26 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
 
+    @app.exception_handler(PlanningError)
+    async def planning_error(request: Request, exc: PlanningError) -> Response:
+        if isinstance(exc, FlightRefused):
+            body = {
+                "type": "about:blank",
+                "title": "Flight conflicts with other operations",
+                "status": 409,
+                "detail": str(exc),
+                "conflicts": [c.describe() for c in exc.conflicts],
+            }
+            return Response(orjson.dumps(body), 409, media_type=PROBLEM_JSON)
+        status = (
+            404
+            if isinstance(exc, FlightNotFound)
+            else 403
+            if isinstance(exc, NotYourFlight)
+            else 400
+        )
+        return error_for_path(request.url.path, status, "Cannot do that with this flight", str(exc))
+
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         response = error_for_path(request.url.path, 429, "Too many requests", str(exc))
@@ -209,6 +234,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             store.close()
             audit_log.close()
             partner_keys.close()
+            flight_store.close()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN: the
     # allies' networks may have no Internet at all.
@@ -227,6 +253,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.store = store
     app.state.guard = guard
     app.include_router(build_dss_router(dss, guard))
+    flight_store = SqlFlightStore(settings.db_url)
+    flights = FlightService(dss, flight_store, uss_base_url=f"{settings.base_url}/uss/v1")
+    app.state.flights = flights
     audit_log = SqlAuditLog.from_url(settings.db_url)
     partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
     app.state.partners = partners
@@ -238,6 +267,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             load_policy(settings.partners_file),
             partner_keys,
             owners={
+                RecordKind.FLIGHT: lambda flight_id: (
+                    f.partner if (f := flight_store.get(flight_id)) else None
+                ),
                 RecordKind.OPERATIONAL_INTENT_REFERENCE: functools.partial(
                     dss.partner_of, "operational_intent"
                 ),
@@ -272,6 +304,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    app.include_router(build_flights_router(guard, flights, load_policy(settings.partners_file)))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))
     unguarded = guard.policies.missing(list(route_keys(app.routes)))

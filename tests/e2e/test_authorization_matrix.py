@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,20 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=admin,
     )
     assert r.status_code == 201, r.text
+    planner = headers(keys, OWNER, (role_scope(Role.PLANNER),))
+    flight = node.post(
+        "/api/v1/flights",
+        json={
+            "waypoints": [[37.20, 127.00, 60.0], [37.21, 127.01, 80.0]],
+            "home": [37.20, 127.00, 20.0],
+            "start": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(),
+            "details": {"mission": "matrix"},
+        },
+        headers=planner,
+    )
+    assert flight.status_code == 201, flight.text
     return {
+        "flight_id": flight.json()["id"],
         "entityid_oir": oir_id,
         "entityid_cr": cr_id,
         "subscriptionid": sub_id,
@@ -122,6 +136,7 @@ def fill(path: str, records: dict[str, str]) -> str:
         "kid": "matrix-key",
         "kind": "operational_intent_reference",
         "record_id": records["entityid_oir"],
+        "flight_id": records["flight_id"],
     }
     return path.format(**values)
 
@@ -149,7 +164,8 @@ QUERY = {
 
 
 def targets_record(path: str) -> bool:
-    return any(f"{{{p}}}" in path for p in ("entityid", "subscriptionid", "seq", "partner"))
+    names = ("entityid", "subscriptionid", "seq", "partner", "flight_id")
+    return any(f"{{{p}}}" in path for p in names)
 
 
 REFUSED = "refused"  # 403, or the standard's earlier 400/409 (stale OVN, missing version)

@@ -175,3 +175,19 @@ partner_keys = Table(
     Column("added_by", String(255), nullable=False),
     Column("retired_at_us", BigInteger, nullable=True),
 )
+
+# A partner's flights (flights.model.Flight); volumes and details as JSON text.
+flights = Table(
+    "flights",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", String(64), nullable=False, index=True),
+    Column("manager", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("volumes", Text, nullable=False),
+    Column("ovn", String(255), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("released_to", Text, nullable=False),
+    Column("details", Text, nullable=False),
+)

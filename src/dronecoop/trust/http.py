@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -28,12 +28,11 @@ from dronecoop.trust.partners import PartnerID, Partners
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityPolicy
 from dronecoop.trust.roles import Permission
-from dronecoop.web.guard import Guard
+from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/api/v1"
 FEED_POLL_S = 0.5  # how often a live feed looks for news
-Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 AUDIT_READ = RoutePolicy(any_of=(Permission.AUDIT_READ,), record_kind=RecordKind.AUDIT_ENTRY)
 PARTNERS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,))
@@ -41,11 +40,6 @@ KEYS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,), record_kind=RecordKi
 KEYS_ADMIN = RoutePolicy(
     any_of=(Permission.PARTNERS_ADMIN,), record_kind=RecordKind.PARTNER_KEY, writes=True
 )
-
-
-def _documented(policy: RoutePolicy) -> dict[str, object]:
-    """OpenAPI: the bearer scheme and the permissions the route asks for."""
-    return {"security": [{"Authority": list(policy.any_of)}]}
 
 
 def build_trust_router(
@@ -59,14 +53,7 @@ def build_trust_router(
     """``owners``: for each record kind served here, the owning partner of a record id."""
     router = APIRouter(prefix=PREFIX, tags=["Trust: audit and partners"])
 
-    def route(
-        method: str, path: str, route_policy: RoutePolicy, summary: str
-    ) -> Callable[[Endpoint], Endpoint]:
-        """Declare the route's policy in the guard's table and add it to the router."""
-        guard.policies.declare(method, PREFIX + path, route_policy)
-        return router.api_route(
-            path, methods=[method], summary=summary, openapi_extra=_documented(route_policy)
-        )
+    route = guarded_routes(router, guard, PREFIX)
 
     def audit_meta(partner: str) -> RecordMeta:
         return RecordMeta(kind=RecordKind.AUDIT_ENTRY, owner=PartnerID(partner))

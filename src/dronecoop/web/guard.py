@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
+from fastapi import APIRouter
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from dronecoop.auth.authenticator import Authenticator
@@ -77,3 +80,26 @@ def route_keys(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str,
             for method in sorted(route.methods or {"GET"}):
                 if method != "HEAD":
                     yield (method, prefix + route.path)
+
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
+
+
+def guarded_routes(
+    router: APIRouter, guard: Guard, prefix: str
+) -> Callable[[str, str, RoutePolicy, str], Callable[[Endpoint], Endpoint]]:
+    """A decorator factory adding a route to ``router`` with its policy in ``guard``'s table
+    (the handler must still call ``guard.admit`` first)."""
+
+    def route(
+        method: str, path: str, policy: RoutePolicy, summary: str
+    ) -> Callable[[Endpoint], Endpoint]:
+        guard.policies.declare(method, prefix + path, policy)
+        return router.api_route(
+            path,
+            methods=[method],
+            summary=summary,
+            openapi_extra={"security": [{"Authority": list(policy.any_of)}]},
+        )
+
+    return route

@@ -1,0 +1,1 @@
+"""Flights: a partner's planned missions, deconflicted and published through the DSS."""

@@ -1,0 +1,196 @@
+"""Two partners plan flights on one node: deconflicted against each other, refused with
+reasons a planner can act on, re-planned, flown, ended; details released as configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from fastapi.testclient import TestClient
+
+from dronecoop.app import create_app
+from dronecoop.settings import Settings
+from dronecoop.trust.roles import Role, role_scope
+from tests.conftest import shared_file
+from tests.helpers import SC, partner_auth, volume4d, write_partners_file
+
+ROK, US = "rok-army", "us-army"
+START = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+# Around Camp Humphreys: a route north-east, and one crossing it.
+ROK_ROUTE = [[36.9628, 127.0311, 60.0], [36.9700, 127.0400, 80.0], [36.9760, 127.0450, 80.0]]
+US_CROSSING = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, RSAPrivateKey]:
+    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
+
+
+@pytest.fixture
+def node(keys: dict[str, RSAPrivateKey], tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    settings = Settings(
+        db_url=db_url,
+        partners_file=write_partners_file(tmp_path, keys),
+        auth_audiences=["localhost"],
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        yield client
+
+
+def who(
+    keys: dict[str, RSAPrivateKey], partner: str, role: Role, sub: str = "kim"
+) -> dict[str, str]:
+    return partner_auth(keys[partner], partner, sub, role_scope(role))
+
+
+def plan_body(
+    route: list[list[float]], start: datetime = START, **extra: object
+) -> dict[str, object]:
+    return {
+        "waypoints": route,
+        "home": [route[0][0], route[0][1], 16.0],
+        "start": start.isoformat(),
+        "ground_speed_mps": 12.0,
+        **extra,
+    }
+
+
+def test_a_conflicting_flight_is_refused_with_whose_where_and_when_then_replanned(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    rok = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, details={"mission": "recce", "notes": "fuel"}),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert rok.status_code == 201, rok.text
+    rok_flight = rok.json()
+    assert rok_flight["state"] == "Accepted"
+    assert len(rok_flight["volumes"]) >= 1
+    refused = node.post(
+        "/api/v1/flights", json=plan_body(US_CROSSING), headers=who(keys, US, Role.PLANNER)
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    (conflict,) = set(refused.json()["conflicts"])
+    assert f"rok-army's flight {rok_flight['id']} (priority 0)" in conflict
+    assert "UTC" in conflict
+    assert "m (WGS-84)" in conflict
+    # Re-planned after the other flight (and its time margin): accepted.
+    later = START + timedelta(minutes=30)
+    replanned = node.post(
+        "/api/v1/flights", json=plan_body(US_CROSSING, later), headers=who(keys, US, Role.PLANNER)
+    )
+    assert replanned.status_code == 201, replanned.text
+    # A higher priority may plan over it.
+    urgent = node.post(
+        "/api/v1/flights",
+        json=plan_body(US_CROSSING, priority=5),
+        headers=who(keys, US, Role.PLANNER),
+    )
+    assert urgent.status_code == 201, urgent.text
+
+
+def test_every_partner_sees_the_volumes_but_details_only_as_released(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    details = {"mission": "recce", "aircraft": "KUS-FT", "notes": "fuel"}
+    private = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, details=details),
+        headers=who(keys, ROK, Role.PLANNER),
+    ).json()
+    shared = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, START + timedelta(hours=2), details=details, released_to=[US]),
+        headers=who(keys, ROK, Role.PLANNER),
+    ).json()
+    observer = who(keys, US, Role.OBSERVER)
+    seen = node.get(f"/api/v1/flights/{private['id']}", headers=observer).json()
+    assert seen["volumes"] == private["volumes"]
+    assert seen["details"] == {}
+    assert "released_to" not in seen
+    named = node.get(f"/api/v1/flights/{shared['id']}", headers=observer).json()
+    assert named["details"] == {"mission": "recce", "aircraft": "KUS-FT"}  # notes: owner only
+    own = node.get(f"/api/v1/flights/{shared['id']}", headers=who(keys, ROK, Role.OBSERVER)).json()
+    assert own["details"] == details
+    listed = node.get("/api/v1/flights", headers=observer).json()["flights"]
+    assert {f["id"] for f in listed} == {private["id"], shared["id"]}
+
+
+def test_a_flight_is_activated_and_ended_by_its_own_partner_only(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    flight = node.post(
+        "/api/v1/flights", json=plan_body(ROK_ROUTE), headers=who(keys, ROK, Role.PLANNER)
+    ).json()
+    assert (
+        node.post(
+            f"/api/v1/flights/{flight['id']}/activate", headers=who(keys, US, Role.OPERATOR)
+        ).status_code
+        == 403
+    )
+    active = node.post(
+        f"/api/v1/flights/{flight['id']}/activate", headers=who(keys, ROK, Role.OPERATOR, "lee")
+    )
+    assert active.status_code == 200, active.text
+    assert active.json()["state"] == "Activated"
+    ended = node.post(f"/api/v1/flights/{flight['id']}/end", headers=who(keys, ROK, Role.OPERATOR))
+    assert ended.json()["state"] == "Ended"
+    # Gone from the DSS: the airspace is free again.
+    uss = partner_auth(keys[US], US, "us-uss", SC)
+    query = node.post(
+        "/dss/v1/operational_intent_references/query",
+        json={
+            "area_of_interest": volume4d(36.97, 127.04, start=START, duration=timedelta(minutes=20))
+        },
+        headers=uss,
+    )
+    assert flight["id"] not in {r["id"] for r in query.json()["operational_intent_references"]}
+    admin = partner_auth(keys[ROK], ROK, "park", role_scope(Role.PARTNER_ADMIN))
+    actions = [
+        orjson.loads(line)["action"]
+        for line in node.get("/api/v1/audit/entries", headers=admin).text.splitlines()
+    ]
+    assert actions.count("flights.plan") == 1
+    assert "flights.activate" in actions
+    assert "flights.end" in actions
+    assert "dss.operational_intent.create" in actions
+
+
+def test_a_real_qgroundcontrol_plan_is_planned(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    document = orjson.loads(shared_file("data/plans/px4_waypoints_photo_zurich.plan").read_bytes())
+    r = node.post(
+        "/api/v1/flights",
+        json={"plan": document, "start": START.isoformat()},
+        headers=who(keys, US, Role.PLANNER),
+    )
+    assert r.status_code == 201, r.text
+    lat = r.json()["volumes"][0]["outline"]["polygon"][0][0]
+    assert 47.3 < lat < 47.5  # Zurich: latitude first in the plan, read as such
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"start": START.isoformat()}, 'exactly one of "plan"'),
+        (plan_body(ROK_ROUTE) | {"start": "tomorrow"}, "RFC 3339"),
+        (plan_body(ROK_ROUTE) | {"start": "2030-01-01T09:00:00"}, "time zone"),
+        (plan_body([[127.03, 36.96, 60.0]]), "waypoint 0"),
+        ({"plan": {"fileType": "KML"}, "start": START.isoformat()}, "fileType"),
+        (plan_body(ROK_ROUTE) | {"ground_speed_mps": 0}, "ground speed"),
+    ],
+)
+def test_a_bad_plan_request_is_refused_with_the_reason(
+    node: TestClient, keys: dict[str, RSAPrivateKey], body: dict[str, object], message: str
+) -> None:
+    r = node.post("/api/v1/flights", json=body, headers=who(keys, ROK, Role.PLANNER))
+    assert r.status_code == 400, r.text
+    assert message in r.json()["detail"]
