@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from dronecoop import __version__
+from dronecoop.flights_cli import app as flights_app
 from dronecoop.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ partners_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(partners_app, name="partners")
+app.add_typer(flights_app, name="flights")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")

@@ -92,7 +92,10 @@ def trajectory(
     home_lat, home_lng, plan_home_alt = mission.home
     home_amsl = home_altitude_amsl_m if home_altitude_amsl_m is not None else plan_home_alt
     if home_amsl is None:
-        raise PlanningError("the plan gives no home altitude: pass home_altitude_amsl_m")
+        raise PlanningError(
+            "the plan gives no home altitude: give the take-off point's altitude above mean sea "
+            "level (home_altitude_amsl_m; dronecoop flights plan --home-altitude)"
+        )
     frame = LocalFrame(home_lat, home_lng)
 
     def w84(altitude_m: float, reference: AltitudeReference) -> float:
