@@ -43,6 +43,7 @@ from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.flights.http import build_flights_router
 from dronecoop.flights.service import FlightNotFound, FlightRefused, FlightService, NotYourFlight
+from dronecoop.flights.uss_http import build_uss_router
 from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
@@ -304,7 +305,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    app.include_router(build_flights_router(guard, flights, load_policy(settings.partners_file)))
+    policy = load_policy(settings.partners_file)
+    app.include_router(build_flights_router(guard, flights, policy))
+    app.include_router(build_uss_router(guard, flights, dss, policy))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))
     unguarded = guard.policies.missing(list(route_keys(app.routes)))

@@ -113,7 +113,18 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=planner,
     )
     assert flight.status_code == 201, flight.text
+    kept = node.post(  # read over /uss/v1 after the matrix has ended the first one
+        "/api/v1/flights",
+        json={
+            "waypoints": [[37.30, 127.00, 60.0], [37.31, 127.01, 80.0]],
+            "home": [37.30, 127.00, 20.0],
+            "start": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(),
+        },
+        headers=planner,
+    )
+    assert kept.status_code == 201, kept.text
     return {
+        "flight_kept": kept.json()["id"],
         "flight_id": flight.json()["id"],
         "entityid_oir": oir_id,
         "entityid_cr": cr_id,
@@ -125,8 +136,9 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
 
 
 def fill(path: str, records: dict[str, str]) -> str:
+    entity = "entityid_cr" if "/constraint_references/" in path else "entityid_oir"
     values = {
-        "entityid": records["entityid_cr" if "/constraint_references/" in path else "entityid_oir"],
+        "entityid": records["flight_kept" if path.startswith("/uss/") else entity],
         "subscriptionid": records["subscriptionid"],
         "ovn": "stale-ovn-" + "0" * 30,
         "version": "stale-version",

@@ -194,3 +194,34 @@ def test_a_bad_plan_request_is_refused_with_the_reason(
     r = node.post("/api/v1/flights", json=body, headers=who(keys, ROK, Role.PLANNER))
     assert r.status_code == 400, r.text
     assert message in r.json()["detail"]
+
+
+def test_a_peer_gets_a_flights_details_over_the_f3548_uss_api(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    import yaml
+
+    from tests.e2e.test_dss_openapi_conformance import Conformance
+
+    spec = yaml.safe_load(shared_file("specs/astm-f3548-21-utm.yaml").read_text(encoding="utf-8"))
+    flight = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, priority=3),
+        headers=who(keys, ROK, Role.PLANNER),
+    ).json()
+    peer = partner_auth(keys[US], US, "us-uss", SC)
+    r = node.get(f"/uss/v1/operational_intents/{flight['id']}", headers=peer)
+    body = Conformance(spec).check(r, "/uss/v1/operational_intents/{entityid}", 200)
+    intent = body["operational_intent"]
+    assert intent["reference"]["id"] == flight["id"]
+    assert intent["reference"]["manager"] == "rok-army-uss"
+    assert len(intent["reference"]["ovn"]) >= 16  # the real OVN: how a peer learns it
+    assert intent["details"]["priority"] == 3
+    assert len(intent["details"]["volumes"]) == len(flight["volumes"])
+    missing = node.get(f"/uss/v1/operational_intents/{flight['id'][:-1]}0", headers=peer)
+    assert missing.status_code == 404
+    assert "message" in missing.json()  # the standard's error shape
+    no_scope = node.get(
+        f"/uss/v1/operational_intents/{flight['id']}", headers=who(keys, US, Role.OBSERVER)
+    )
+    assert no_scope.status_code == 403

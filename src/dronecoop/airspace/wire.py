@@ -240,6 +240,33 @@ def operational_intent_reference(
     return body
 
 
+def volume4d(volume: geo.Volume4D) -> dict[str, Any]:
+    """A core volume as F3548 ``Volume4D`` (altitudes W84 metres, times RFC 3339 UTC)."""
+    shape: dict[str, Any] = {}
+    outline = volume.outline
+    if isinstance(outline, geo.PolygonOutline):
+        shape["outline_polygon"] = {
+            "vertices": [{"lat": v.lat_deg, "lng": v.lng_deg} for v in outline.vertices]
+        }
+    elif isinstance(outline, geo.CircleOutline):
+        shape["outline_circle"] = {
+            "center": {"lat": outline.center.lat_deg, "lng": outline.center.lng_deg},
+            "radius": {"value": outline.radius_m, "units": "M"},
+        }
+    for name, value in (
+        ("altitude_lower", volume.altitude_lower_w84_m),
+        ("altitude_upper", volume.altitude_upper_w84_m),
+    ):
+        if value is not None:
+            shape[name] = {"value": value, "reference": "W84", "units": "M"}
+    body: dict[str, Any] = {"volume": shape}
+    if volume.time_start is not None:
+        body["time_start"] = format_time(volume.time_start)
+    if volume.time_end is not None:
+        body["time_end"] = format_time(volume.time_end)
+    return body
+
+
 def constraint_reference(
     ref: ConstraintRef, *, show_ovn: bool, availability: UssAvailability
 ) -> dict[str, Any]:
