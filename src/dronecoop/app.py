@@ -42,13 +42,19 @@ from dronecoop.auth.devkeys import load_or_create_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.flights.http import build_flights_router
-from dronecoop.flights.service import FlightNotFound, FlightRefused, FlightService, NotYourFlight
+from dronecoop.flights.service import (
+    FlightEnded,
+    FlightNotFound,
+    FlightRefused,
+    FlightService,
+    NotYourFlight,
+)
 from dronecoop.flights.uss_http import build_uss_router
 from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
-from dronecoop.store.flights_sql import SqlFlightStore
+from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.trust.http import build_trust_router
@@ -56,7 +62,7 @@ from dronecoop.trust.partners import LOCAL_PARTNER
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
-from dronecoop.web.guard import Guard, RateLimited, TokenBuckets, route_keys
+from dronecoop.web.guard import Guard, RateLimited, route_keys
 from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
@@ -75,6 +81,14 @@ AIRSPACE_STATUS: dict[type[AirspaceError], tuple[int, str]] = {
     MissingKey: (409, "Airspace conflict"),
 }
 
+
+# Planning and flight errors -> HTTP status (anything else in the tree is a bad request).
+PLANNING_STATUS: dict[type[PlanningError], int] = {
+    FlightNotFound: 404,
+    NotYourFlight: 403,
+    FlightEnded: 409,
+    StaleFlight: 409,
+}
 
 # Served without a token: what a person or a load balancer opens first, and the API docs
 # (served from the package: no CDN).
@@ -167,13 +181,7 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "conflicts": [c.describe() for c in exc.conflicts],
             }
             return Response(orjson.dumps(body), 409, media_type=PROBLEM_JSON)
-        status = (
-            404
-            if isinstance(exc, FlightNotFound)
-            else 403
-            if isinstance(exc, NotYourFlight)
-            else 400
-        )
+        status = next((s for cls, s in PLANNING_STATUS.items() if isinstance(exc, cls)), 400)
         return error_for_path(request.url.path, status, "Cannot do that with this flight", str(exc))
 
     @app.exception_handler(RateLimited)
@@ -209,7 +217,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     partner_keys = SqlPartnerKeys(settings.db_url)
     guard = Guard(
         build_authenticator(settings, partner_keys),
-        TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+        settings.rate_limit_per_s,
+        settings.rate_limit_burst,
     )
     dss = DssService(store)
 

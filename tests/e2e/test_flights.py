@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -225,3 +226,86 @@ def test_a_peer_gets_a_flights_details_over_the_f3548_uss_api(
         f"/uss/v1/operational_intents/{flight['id']}", headers=who(keys, US, Role.OBSERVER)
     )
     assert no_scope.status_code == 403
+
+
+def test_no_priority_outside_the_levels_and_no_overriding_unknown_intents(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    huge = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, priority=10**9),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert huge.status_code == 400
+    assert "priority must be between" in huge.json()["detail"]
+    # An intent another USS put in the DSS (no details on this node) blocks any priority.
+    from tests.helpers import oir_body
+    from tests.helpers import volume4d as v4d
+
+    other = partner_auth(keys[US], US, "us-other-uss", SC)
+    r = node.put(
+        f"/dss/v1/operational_intent_references/{uuid4()}",
+        json=oir_body(
+            [v4d(36.97, 127.04, start=START - timedelta(minutes=5), duration=timedelta(hours=1))]
+        ),
+        headers=other,
+    )
+    assert r.status_code == 201, r.text
+    top = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, priority=100),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert top.status_code == 409
+    assert "(no details here)" in top.json()["conflicts"][0]
+
+
+def test_ending_a_flight_whose_intent_is_already_gone_still_ends_it(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    from dronecoop.airspace.dss import Caller
+    from dronecoop.airspace.model import ManagerID
+
+    flight = node.post(
+        "/api/v1/flights", json=plan_body(ROK_ROUTE), headers=who(keys, ROK, Role.PLANNER)
+    ).json()
+    dss = node.app.state.dss  # type: ignore[attr-defined]
+    uss = Caller(ManagerID("rok-army-uss"), frozenset(), ROK)
+    ref, _ = dss.get_operational_intent(uss, flight["id"])
+    dss.delete_operational_intent(uss, flight["id"], ref.ovn)
+    ended = node.post(f"/api/v1/flights/{flight['id']}/end", headers=who(keys, ROK, Role.OPERATOR))
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["state"] == "Ended"
+    again = node.post(f"/api/v1/flights/{flight['id']}/end", headers=who(keys, ROK, Role.OPERATOR))
+    assert again.status_code == 409
+
+
+def test_a_flight_released_to_its_owner_only_is_not_found_by_others(
+    keys: dict[str, RSAPrivateKey], tmp_path: Path
+) -> None:
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path / 'n.sqlite3'}",
+        partners_file=write_partners_file(
+            tmp_path, keys, rel='[releasability]\nflight = "owner_only"'
+        ),
+        auth_audiences=["localhost"],
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as node:
+        flight = node.post(
+            "/api/v1/flights", json=plan_body(ROK_ROUTE), headers=who(keys, ROK, Role.PLANNER)
+        ).json()
+        for verb in ("activate", "end"):
+            r = node.post(
+                f"/api/v1/flights/{flight['id']}/{verb}", headers=who(keys, US, Role.OPERATOR)
+            )
+            assert r.status_code == 404, r.text
+        assert (
+            node.get(
+                f"/api/v1/flights/{flight['id']}", headers=who(keys, US, Role.OBSERVER)
+            ).status_code
+            == 404
+        )
+        assert (
+            node.get("/api/v1/flights", headers=who(keys, US, Role.OBSERVER)).json()["flights"]
+            == []
+        )

@@ -358,3 +358,91 @@ def test_the_live_audit_feed_streams_a_partners_own_changes_only(
         headers=admin,
     ) as r:
         assert "".join(r.iter_text()) == ""
+
+
+def test_a_partner_cannot_act_as_another_partners_uss_by_borrowing_its_subject(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    entity_id = create_intent(node, as_(keys, ROK, "rok-uss", SC), 36.94)
+    impostor = as_(keys, US, "rok-uss", SC)  # US's issuer may put any subject in its tokens
+    seen = node.get(f"/dss/v1/operational_intent_references/{entity_id}", headers=impostor)
+    assert seen.json()["operational_intent_reference"]["ovn"] == "Available from USS"
+    owner = node.get(
+        f"/dss/v1/operational_intent_references/{entity_id}", headers=as_(keys, ROK, "rok-uss", SC)
+    ).json()["operational_intent_reference"]["ovn"]
+    gone = node.delete(
+        f"/dss/v1/operational_intent_references/{entity_id}/{owner}", headers=impostor
+    )
+    assert gone.status_code == 403
+
+
+def test_a_retired_key_stops_verifying_tokens_already_seen(
+    node: TestClient, keys: dict[str, RSAPrivateKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from dronecoop.auth import tokens
+    from dronecoop.auth.devkeys import mint_token
+    from tests.helpers import partner_issuer
+
+    monkeypatch.setattr(tokens, "REGISTERED_KEYS_TTL_S", 0.0)
+    new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = new_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    admin = as_(keys, ROK, "admin-park", ADMIN)
+    node.post(
+        f"/api/v1/partners/{ROK}/keys",
+        json={"kid": "k2", "public_key_pem": pem.decode()},
+        headers=admin,
+    )
+    token = mint_token(
+        new_key, sub="u", scopes=[SC], audience="localhost", issuer=partner_issuer(ROK), kid="k2"
+    )
+    query = {"area_of_interest": volume4d()}
+    same = {"Authorization": f"Bearer {token}"}
+    assert (
+        node.post(
+            "/dss/v1/operational_intent_references/query", json=query, headers=same
+        ).status_code
+        == 200
+    )
+    node.delete(f"/api/v1/partners/{ROK}/keys/k2", headers=admin)
+    assert (
+        node.post(
+            "/dss/v1/operational_intent_references/query", json=query, headers=same
+        ).status_code
+        == 401
+    )
+
+
+def test_query_parameters_are_read_only_after_the_caller_is_admitted(node: TestClient) -> None:
+    for path in ("/api/v1/audit/entries?after_seq=-1", "/api/v1/audit/feed?limit=x"):
+        assert node.get(path).status_code == 401
+
+
+def test_a_partner_minting_a_subject_per_request_still_meets_its_partner_budget(
+    keys: dict[str, RSAPrivateKey], tmp_path: Path
+) -> None:
+    with make_node(tmp_path, keys, rate_limit_per_s=0.01, rate_limit_burst=2) as node:
+        statuses = [
+            node.get("/api/v1/partners", headers=as_(keys, ROK, f"sub-{i}", ADMIN)).status_code
+            for i in range(22)
+        ]
+    assert statuses[:20] == [200] * 20  # 10 x the per-caller burst of 2
+    assert statuses[20:] == [429, 429]
+
+
+def test_failed_authentications_are_rate_limited_per_client(
+    keys: dict[str, RSAPrivateKey], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dronecoop.web import guard
+
+    monkeypatch.setattr(guard, "FAILED_AUTH_BURST", 3)
+    with make_node(tmp_path, keys) as node:
+        statuses = [
+            node.get("/api/v1/partners", headers={"Authorization": "Bearer nope"}).status_code
+            for _ in range(5)
+        ]
+    assert statuses[:3] == [401, 401, 401]
+    assert statuses[3:] == [429, 429]

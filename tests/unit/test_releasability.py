@@ -106,3 +106,9 @@ def test_the_partners_file_overrides_records_and_fields() -> None:
 def test_a_bad_override_is_refused_with_the_reason(table: dict[str, object], message: str) -> None:
     with pytest.raises(PartnersFileError, match=message):
         parse_policy_overrides(table)
+
+
+@pytest.mark.parametrize("kind", ["partner_key", "audit_entry"])
+def test_the_trust_layers_own_records_cannot_be_released(kind: str) -> None:
+    with pytest.raises(PartnersFileError, match="its own alone"):
+        parse_policy_overrides({kind: "all_partners"})

@@ -101,6 +101,14 @@ class Caller:
     scopes: frozenset[str]  # the token's scopes plus what its roles grant
     partner: str = "local"  # the partner whose token issuer vouched for the caller
 
+    def manages(self, entity: OperationalIntentRef | ConstraintRef | Subscription) -> bool:
+        """Whether the caller is the entity's manager: same subject and same partner.
+
+        A partner's issuer may put any subject in its tokens, so the subject alone would
+        let one partner act as another's USS.
+        """
+        return entity.manager == self.manager and entity.partner == self.partner
+
 
 @dataclass(frozen=True, slots=True)
 class Area:
@@ -341,7 +349,7 @@ class DssService:
             old, own_availability = tx.get_operational_intent_for_write(entity_id, caller.manager)
             tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             if old is not None:
-                if old.manager != caller.manager:
+                if not caller.manages(old):
                     raise _not_owner("OperationalIntent", old.manager, caller, "modify")
                 if old.ovn != (ovn or ""):
                     raise _stale(old.ovn, ovn or "")
@@ -385,7 +393,7 @@ class DssService:
                     attached = tx.get_subscription(subscription_id, for_update=True)
                     if attached is None:
                         raise BadRequest(f"Specified Subscription {subscription_id} does not exist")
-                if attached.manager != caller.manager:
+                if not caller.manages(attached):
                     raise PermissionDenied("Specificed Subscription is owned by different client")
                 attached = self._ensure_covers(tx, attached, footprint, now)
             if state in (OperationalIntentState.ACCEPTED, OperationalIntentState.ACTIVATED):
@@ -498,7 +506,7 @@ class DssService:
             old = tx.get_operational_intent(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"OperationalIntent {entity_id} not found")
-            if old.manager != caller.manager:
+            if not caller.manages(old):
                 raise _not_owner("OperationalIntent", old.manager, caller, "delete")
             if old.ovn != ovn:
                 raise _stale(old.ovn, ovn)
@@ -558,7 +566,7 @@ class DssService:
                 if ovn is not None:
                     raise VersionMismatch(f"Old version {ovn} does not exist")
             else:
-                if old.manager != caller.manager:
+                if not caller.manages(old):
                     raise _not_owner("Constraint", old.manager, caller, "modify")
                 if old.ovn != (ovn or ""):
                     raise _stale(old.ovn, ovn or "")
@@ -589,7 +597,7 @@ class DssService:
             old = tx.get_constraint(entity_id, for_update=True)
             if old is None:
                 raise NotFound(f"Constraint {entity_id} not found")
-            if old.manager != caller.manager:
+            if not caller.manages(old):
                 raise _not_owner("Constraint", old.manager, caller, "delete")
             if old.ovn != ovn:
                 raise _stale(old.ovn, ovn)
@@ -609,7 +617,7 @@ class DssService:
             sub = tx.get_subscription(sub_id)
             if sub is None:
                 raise NotFound(f"Subscription {sub_id} not found")
-            if sub.manager != caller.manager:
+            if not caller.manages(sub):
                 raise PermissionDenied("Subscription is owned by different client")
             return SubscriptionView(sub, tx.dependent_operational_intents(sub_id))
 
@@ -672,7 +680,7 @@ class DssService:
                     raise VersionMismatch(f"Subscription {sub_id} already exists")
                 if version != old.version:
                     raise VersionMismatch(f"Subscription version {version} is not current")
-                if old.manager != caller.manager:
+                if not caller.manages(old):
                     raise PermissionDenied("Subscription is owned by different client")
                 notification_index = old.notification_index
                 dependents = tx.dependent_operational_intents(sub_id)
@@ -722,7 +730,7 @@ class DssService:
             old = tx.get_subscription(sub_id, for_update=True)
             if old is None:
                 raise NotFound(f"Subscription {sub_id} not found")
-            if old.manager != caller.manager:
+            if not caller.manages(old):
                 raise PermissionDenied("Subscription is owned by different client")
             if old.version != version:
                 raise VersionMismatch(f"Subscription version {version} is not current")

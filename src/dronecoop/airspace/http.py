@@ -109,14 +109,14 @@ def _oir(
     ref: OperationalIntentRef, caller: Caller, availabilities: Availabilities
 ) -> dict[str, Any]:
     return wire.operational_intent_reference(
-        ref, show_ovn=ref.manager == caller.manager, availability=availabilities.of(ref.manager)
+        ref, show_ovn=caller.manages(ref), availability=availabilities.of(ref.manager)
     )
 
 
 def _cr(ref: ConstraintRef, caller: Caller) -> dict[str, Any]:
     # InterUSS reports constraint managers' availability as Unknown.
     return wire.constraint_reference(
-        ref, show_ovn=ref.manager == caller.manager, availability=UssAvailability.UNKNOWN
+        ref, show_ovn=caller.manages(ref), availability=UssAvailability.UNKNOWN
     )
 
 

@@ -165,7 +165,15 @@ class TokenVerifier:
             scopes=frozenset(scope.split()),
             partner=self.partner,
         )
-        return principal, float(claims["exp"])
+        remember_until = float(claims["exp"])
+        kid = header.get("kid")
+        if isinstance(kid, str) and kid in self._registered:
+            # A registered key may be retired at any time: re-check such tokens as often
+            # as the registry is re-read, not only when they expire.
+            # (the cache adds the clock-skew leeway on top, so take it off here)
+            until = time.time() + REGISTERED_KEYS_TTL_S - CLOCK_SKEW_LEEWAY_S
+            remember_until = min(remember_until, until)
+        return principal, remember_until
 
     def _decode_with_candidates(self, token: str, kid: object) -> dict[str, Any]:
         candidates = self._candidate_keys(kid)

@@ -100,9 +100,16 @@ def build_flights_router(
             raise HTTPException(404, f"flight {flight_id} not found")
         return OrjsonResponse(render(flight, principal.partner))
 
+    async def visible(principal_partner: str, flight_id: str) -> None:
+        """404 for a flight the caller may not see, exactly as for one that does not exist."""
+        flight = await run_in_threadpool(flights.get, flight_id)
+        if flight is None or not policy.visible(PartnerID(principal_partner), _meta(flight)):
+            raise HTTPException(404, f"flight {flight_id} not found")
+
     @route("POST", "/{flight_id}/activate", FLY, "Activate your partner's flight")
     async def activate(request: Request, flight_id: str) -> Response:
         principal = guard.admit(request, FLY)
+        await visible(principal.partner, flight_id)
         flight = await run_in_threadpool(
             flights.activate, principal.partner, principal.sub, flight_id
         )
@@ -111,6 +118,7 @@ def build_flights_router(
     @route("POST", "/{flight_id}/end", FLY, "End your partner's flight")
     async def end(request: Request, flight_id: str) -> Response:
         principal = guard.admit(request, FLY)
+        await visible(principal.partner, flight_id)
         flight = await run_in_threadpool(flights.end, principal.partner, principal.sub, flight_id)
         return OrjsonResponse(render(flight, principal.partner))
 

@@ -25,7 +25,7 @@ from dronecoop.airspace.dss import (
     OperationalIntentRequest,
     area_of,
 )
-from dronecoop.airspace.errors import MissingKey
+from dronecoop.airspace.errors import MissingKey, NotFound
 from dronecoop.airspace.geo import Volume4D
 from dronecoop.airspace.model import Footprint, ManagerID, OperationalIntentRef
 from dronecoop.flights.model import DETAIL_FIELDS, Flight, FlightState
@@ -46,7 +46,7 @@ from dronecoop.trust.roles import (
     STRATEGIC_COORDINATION,
 )
 
-UNKNOWN_PRIORITY = 10**6  # an intent without details here blocks whatever its priority
+PRIORITY_MIN, PRIORITY_MAX = 0, 100  # the F3548 priority levels this node accepts
 PLAN_ATTEMPTS = 3  # the airspace may change between the query and the create
 NO_EQUAL_PRIORITY_CONFLICTS = PriorityRules()
 DEFAULT_MARGINS = Margins()
@@ -68,6 +68,10 @@ class FlightNotFound(PlanningError):
 
 
 class NotYourFlight(PlanningError):
+    pass
+
+
+class FlightEnded(PlanningError):
     pass
 
 
@@ -101,6 +105,8 @@ class FlightService:
         released_to: frozenset[str] = frozenset(),
         details: dict[str, Any] | None = None,
     ) -> Flight:
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
         points = trajectory(
             mission,
             start=start,
@@ -142,7 +148,12 @@ class FlightService:
             released_to=released_to,
             details={k: v for k, v in (details or {}).items() if k in DETAIL_FIELDS},
         )
-        self._store.save(flight, None, actor=actor, action="plan")
+        try:
+            self._store.save(flight, None, actor=actor, action="plan")
+        except Exception:
+            # Never leave an intent nobody can end: take it back out of the DSS.
+            self._dss.delete_operational_intent(uss, flight_id, change.reference.ovn)
+            raise
         return flight
 
     def activate(self, partner: str, actor: str, flight_id: str) -> Flight:
@@ -165,8 +176,13 @@ class FlightService:
         return activated
 
     def end(self, partner: str, actor: str, flight_id: str) -> Flight:
-        flight, uss, ref = self._current(partner, flight_id)
-        self._dss.delete_operational_intent(uss, flight.id, ref.ovn)
+        flight = self._own(partner, flight_id)
+        uss = _uss(partner)
+        try:
+            ref, _ = self._dss.get_operational_intent(uss, flight.id)
+            self._dss.delete_operational_intent(uss, flight.id, ref.ovn)
+        except NotFound:
+            pass  # already gone from the DSS (purged, or an earlier end whose save failed)
         ended = replace(flight, state=FlightState.ENDED)
         self._store.save(ended, flight, actor=actor, action="end")
         return ended
@@ -191,7 +207,7 @@ class FlightService:
         if flight.partner != partner:
             raise NotYourFlight(f"flight {flight_id} belongs to {flight.partner}")
         if flight.state is FlightState.ENDED:
-            raise NotYourFlight(f"flight {flight_id} has ended")
+            raise FlightEnded(f"flight {flight_id} has ended")
         return flight
 
     def _deconflict(
@@ -209,16 +225,12 @@ class FlightService:
             if f.state is not FlightState.ENDED
         ]
         others += [
-            Operation(
-                r.id, f"the USS at {r.uss_base_url}", UNKNOWN_PRIORITY, (_envelope(r.footprint),)
-            )
+            Operation(r.id, f"the USS at {r.uss_base_url}", 0, (_envelope(r.footprint),), "unknown")
             for r in refs
             if r.id not in held
         ]
         others += [
-            Operation(
-                c.id, c.manager, UNKNOWN_PRIORITY, (_envelope(c.footprint),), kind="constraint"
-            )
+            Operation(c.id, c.manager, 0, (_envelope(c.footprint),), kind="constraint")
             for c in constraints
         ]
         decision = decide(priority, find_conflicts(ours, others), self._rules)

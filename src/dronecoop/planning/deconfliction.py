@@ -27,7 +27,7 @@ class Operation:
     partner: str
     priority: int
     volumes: tuple[Volume4D, ...]
-    kind: str = "flight"  # or "constraint": a constraint always blocks
+    kind: str = "flight"  # "constraint" or "unknown" (no details here): those always block
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +56,12 @@ class Conflict:
             if self.altitude_lower_w84_m is not None and self.altitude_upper_w84_m is not None
             else "at any altitude"
         )
-        what = (
-            f"{self.other.partner}'s constraint {self.other.id}"
-            if self.other.kind == "constraint"
-            else f"{self.other.partner}'s flight {self.other.id} (priority {self.other.priority})"
-        )
+        if self.other.kind == "constraint":
+            what = f"{self.other.partner}'s constraint {self.other.id}"
+        elif self.other.kind == "unknown":
+            what = f"operational intent {self.other.id} of {self.other.partner} (no details here)"
+        else:
+            what = f"{self.other.partner}'s flight {self.other.id} (priority {self.other.priority})"
         return f"conflicts with {what} near {where}, {when}, {band}"
 
 
@@ -94,7 +95,8 @@ def decide(priority: int, conflicts: Iterable[Conflict], rules: PriorityRules) -
     for conflict in conflicts:
         theirs = conflict.other.priority
         equal_not_allowed = theirs == priority and priority not in rules.conflicts_allowed_at
-        if conflict.other.kind == "constraint" or theirs > priority or equal_not_allowed:
+        always_blocks = conflict.other.kind in ("constraint", "unknown")
+        if always_blocks or theirs > priority or equal_not_allowed:
             blocking.append(conflict)
         else:
             tolerated.append(conflict)

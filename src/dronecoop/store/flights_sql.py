@@ -11,9 +11,15 @@ from sqlalchemy import Connection, bindparam, text
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.flights.codec import volume_from_json, volume_json
 from dronecoop.flights.model import Flight, FlightState
+from dronecoop.planning.errors import PlanningError
 from dronecoop.store.audit_sql import insert_pending
 from dronecoop.store.engine import build_engine, normalise_url, write_transaction
 from dronecoop.trust.audit import AuditEvent, digest_of
+
+
+class StaleFlight(PlanningError):
+    """Someone else changed the flight between our read and our write."""
+
 
 _COLS = "id, partner, manager, state, priority, volumes, ovn, created_at_us, released_to, details"
 
@@ -108,7 +114,18 @@ def _write(conn: Connection, flight: Flight, previous: Flight | None) -> None:
         names = ", ".join(f":{c.strip()}" for c in _COLS.split(","))
         conn.execute(text(f"INSERT INTO flights ({_COLS}) VALUES ({names})"), values)  # noqa: S608
     else:
-        conn.execute(
-            text("UPDATE flights SET state = :state, ovn = :ovn WHERE id = :id"),
-            {"state": values["state"], "ovn": values["ovn"], "id": values["id"]},
+        changed = conn.execute(
+            text(
+                "UPDATE flights SET state = :state, ovn = :ovn "
+                "WHERE id = :id AND state = :previous_state AND ovn = :previous_ovn"
+            ),
+            {
+                "state": values["state"],
+                "ovn": values["ovn"],
+                "id": values["id"],
+                "previous_state": previous.state.value,
+                "previous_ovn": previous.ovn,
+            },
         )
+        if changed.rowcount != 1:
+            raise StaleFlight(f"flight {flight.id} changed meanwhile: read it again")

@@ -33,6 +33,7 @@ from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/api/v1"
 FEED_POLL_S = 0.5  # how often a live feed looks for news
+FEED_MAX_IDLE_S = 3600.0
 _KID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 AUDIT_READ = RoutePolicy(any_of=(Permission.AUDIT_READ,), record_kind=RecordKind.AUDIT_ENTRY)
 PARTNERS_READ = RoutePolicy(any_of=(Permission.PARTNERS_READ,))
@@ -61,13 +62,14 @@ def build_trust_router(
     @route("GET", "/audit/entries", AUDIT_READ, "Your partner's audit entries, as JSON Lines")
     async def audit_entries(
         request: Request,
-        after_seq: Annotated[int, Query(ge=0, description="Entries after this one.")] = 0,
+        after_seq: Annotated[str, Query(description="Entries after this one.")] = "0",
     ) -> Response:
-        principal = guard.admit(request, AUDIT_READ)
+        principal = guard.admit(request, AUDIT_READ)  # before looking at the query at all
+        after = _count(after_seq, "after_seq")
         await run_in_threadpool(log.seal)  # serve every change committed so far
 
         def lines() -> Iterator[bytes]:
-            for entry in log.entries(partner=principal.partner, after_seq=after_seq):
+            for entry in log.entries(partner=principal.partner, after_seq=after):
                 if policy.visible(PartnerID(principal.partner), audit_meta(entry.event.partner)):
                     yield entry_json(entry) + b"\n"
 
@@ -81,20 +83,28 @@ def build_trust_router(
     )
     async def audit_feed(
         request: Request,
-        after_seq: Annotated[int, Query(ge=0, description="Start after this entry.")] = 0,
-        limit: Annotated[int | None, Query(ge=1, description="End after this many.")] = None,
+        after_seq: Annotated[str, Query(description="Start after this entry.")] = "0",
+        limit: Annotated[str | None, Query(description="End after this many.")] = None,
         idle_timeout_s: Annotated[
-            float, Query(gt=0, le=3600, description="End after this long without news.")
-        ] = 300.0,
+            str, Query(description="End after this long without news (s, at most 3600).")
+        ] = "300",
     ) -> Response:
-        principal = guard.admit(request, AUDIT_READ)
+        principal = guard.admit(request, AUDIT_READ)  # before looking at the query at all
         viewer = PartnerID(principal.partner)
+        start_after = _count(after_seq, "after_seq")
+        most = None if limit is None else max(1, _count(limit, "limit"))
+        try:
+            idle_s = float(idle_timeout_s)
+        except ValueError:
+            idle_s = -1.0
+        if not 0 < idle_s <= FEED_MAX_IDLE_S:
+            raise HTTPException(400, f"idle_timeout_s must be in (0, {FEED_MAX_IDLE_S:.0f}]")
 
         def newer_than(seq: int) -> list[AuditEntry]:
             return list(log.entries(partner=viewer, after_seq=seq))
 
         async def events() -> AsyncIterator[bytes]:
-            last, sent, quiet_since = after_seq, 0, time.monotonic()
+            last, sent, quiet_since = start_after, 0, time.monotonic()
             while not await request.is_disconnected():
                 await run_in_threadpool(log.seal)
                 batch = await run_in_threadpool(newer_than, last)
@@ -104,12 +114,12 @@ def build_trust_router(
                         continue
                     yield b"id: %d\nevent: audit\ndata: %s\n\n" % (entry.seq, entry_json(entry))
                     sent += 1
-                    if limit is not None and sent >= limit:
+                    if most is not None and sent >= most:
                         return
                 now = time.monotonic()
                 if batch:
                     quiet_since = now
-                elif now - quiet_since > idle_timeout_s:
+                elif now - quiet_since > idle_s:
                     return
                 await asyncio.sleep(FEED_POLL_S)
 
@@ -190,7 +200,13 @@ def build_trust_router(
         """The caller, if ``partner``'s keys are releasable to it; else 404 (as if absent)."""
         principal = guard.admit(request, route_policy)
         meta = RecordMeta(kind=RecordKind.PARTNER_KEY, owner=PartnerID(partner))
-        if partners.get(partner) is None or not policy.visible(PartnerID(principal.partner), meta):
+        # Keys vouch for a partner's tokens: only the partner itself reads or changes them,
+        # whatever a policy might say about who may see them.
+        if (
+            partners.get(partner) is None
+            or principal.partner != partner
+            or not policy.visible(PartnerID(principal.partner), meta)
+        ):
             raise HTTPException(404, f"partner {partner!r} not found")
         return principal
 
@@ -262,6 +278,12 @@ def build_trust_router(
         return Response(status_code=204)
 
     return router
+
+
+def _count(value: str, name: str) -> int:
+    if not value.isdigit():
+        raise HTTPException(400, f"{name} must be a whole number >= 0")
+    return int(value)
 
 
 def visibility_report(

@@ -92,6 +92,8 @@ K = RecordKind
 FIXED_BY_STANDARD = frozenset(
     {K.OPERATIONAL_INTENT_REFERENCE, K.CONSTRAINT_REFERENCE, K.SUBSCRIPTION}
 )
+# The trust layer's own records: what vouches for a partner, and what it did.
+FIXED_BY_TRUST = frozenset({K.PARTNER_KEY, K.AUDIT_ENTRY})
 DEFAULT_POLICY = ReleasabilityPolicy(
     rules={
         # Sharing the sky needs everyone to see where everyone flies.
@@ -132,6 +134,11 @@ def parse_policy_overrides(
             raise PartnersFileError(
                 f"releasability.{kind} is fixed by ASTM F3548-21: every USS sharing the "
                 "airspace must see every reference, or deconfliction breaks"
+            )
+        if kind in FIXED_BY_TRUST:
+            raise PartnersFileError(
+                f"releasability.{kind} is fixed: a partner's {kind.replace('_', ' ')}s are "
+                "its own alone"
             )
         if isinstance(value, str):
             rules[kind] = _release(value, kind)
