@@ -54,6 +54,7 @@ from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
+from dronecoop.store.engine import build_engine
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
@@ -214,7 +215,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(settings.db_url)
     store = SqlAirspaceStore.from_url(settings.db_url)
-    partner_keys = SqlPartnerKeys(settings.db_url)
+    shared_engine = build_engine(settings.db_url)  # audit, partner keys, flights
+    partner_keys = SqlPartnerKeys(settings.db_url, shared_engine)
     guard = Guard(
         build_authenticator(settings, partner_keys),
         settings.rate_limit_per_s,
@@ -242,9 +244,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             store.close()
-            audit_log.close()
-            partner_keys.close()
-            flight_store.close()
+            shared_engine.dispose()
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not from a CDN: the
     # allies' networks may have no Internet at all.
@@ -263,10 +263,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.store = store
     app.state.guard = guard
     app.include_router(build_dss_router(dss, guard))
-    flight_store = SqlFlightStore(settings.db_url)
+    flight_store = SqlFlightStore(settings.db_url, shared_engine)
     flights = FlightService(dss, flight_store, uss_base_url=f"{settings.base_url}/uss/v1")
     app.state.flights = flights
-    audit_log = SqlAuditLog.from_url(settings.db_url)
+    audit_log = SqlAuditLog(settings.db_url, shared_engine)
     partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
     app.state.partners = partners
     app.include_router(

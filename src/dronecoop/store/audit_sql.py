@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from dronecoop.airspace.model import from_us, to_us
-from dronecoop.store.engine import build_engine, is_sqlite, normalise_url, write_transaction
+from dronecoop.store.engine import SqlRepository, is_sqlite, write_transaction
 from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, event_digest
 from dronecoop.trust.errors import AuditChainError
 
@@ -77,13 +77,12 @@ def _entry(row: Any) -> AuditEntry:
     return AuditEntry(seq=int(row[0]), hash=bytes(row[1]), event=_event(row[2:]))
 
 
-class SqlAuditLog:
+class SqlAuditLog(SqlRepository):
     """Seals and reads the audit chain of a SQLite or PostgreSQL database."""
 
-    def __init__(self, url: str) -> None:
-        self._url = normalise_url(url)
-        self._engine = build_engine(self._url)
-        self._sqlite = is_sqlite(self._url)
+    @property
+    def _sqlite(self) -> bool:
+        return is_sqlite(self._url)
 
     @classmethod
     def from_url(cls, url: str) -> SqlAuditLog:
@@ -161,6 +160,3 @@ class SqlAuditLog:
                 {"seq": seq},
             ).first()
         return None if row is None else _entry(row)
-
-    def close(self) -> None:
-        self._engine.dispose()

@@ -110,3 +110,17 @@ def write_transaction(engine: Engine, url: str) -> Iterator[Connection]:
                 yield conn
         finally:
             conn.info.pop("begin_mode", None)
+
+
+class SqlRepository:
+    """A store on one SQLAlchemy engine: its own, or one the node shares among its stores
+    (each engine is a pool of up to 20 connections; a node needs one, not one per store)."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self._url = normalise_url(url)
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else build_engine(self._url)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()

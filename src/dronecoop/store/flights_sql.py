@@ -13,7 +13,7 @@ from dronecoop.flights.codec import volume_from_json, volume_json
 from dronecoop.flights.model import Flight, FlightState
 from dronecoop.planning.errors import PlanningError
 from dronecoop.store.audit_sql import insert_pending
-from dronecoop.store.engine import build_engine, normalise_url, write_transaction
+from dronecoop.store.engine import SqlRepository, write_transaction
 from dronecoop.trust.audit import AuditEvent, digest_of
 
 
@@ -54,11 +54,7 @@ def _flight(row: Any) -> Flight:
     )
 
 
-class SqlFlightStore:
-    def __init__(self, url: str) -> None:
-        self._url = normalise_url(url)
-        self._engine = build_engine(self._url)
-
+class SqlFlightStore(SqlRepository):
     def get(self, flight_id: str) -> Flight | None:
         with self._engine.connect() as conn:
             row = conn.execute(
@@ -103,9 +99,6 @@ class SqlFlightStore:
                     at=flight.created_at if previous is None else datetime.now(UTC),
                 ),
             )
-
-    def close(self) -> None:
-        self._engine.dispose()
 
 
 def _write(conn: Connection, flight: Flight, previous: Flight | None) -> None:

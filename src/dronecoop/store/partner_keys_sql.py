@@ -12,7 +12,7 @@ from sqlalchemy import text
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.auth.tokens import load_public_key_pem
 from dronecoop.store.audit_sql import insert_pending
-from dronecoop.store.engine import build_engine, normalise_url, write_transaction
+from dronecoop.store.engine import SqlRepository, write_transaction
 from dronecoop.trust.audit import AuditEvent, digest_of
 from dronecoop.trust.errors import TrustError
 
@@ -40,11 +40,7 @@ def _parsed(pem: str) -> RSAPublicKey:
     return load_public_key_pem(pem.encode())
 
 
-class SqlPartnerKeys:
-    def __init__(self, url: str) -> None:
-        self._url = normalise_url(url)
-        self._engine = build_engine(self._url)
-
+class SqlPartnerKeys(SqlRepository):
     def add(self, partner: str, kid: str, public_pem: str, *, by: str, at: datetime) -> None:
         """Register a public key; raises ValueError for a bad key, KeyConflict for a used kid."""
         load_public_key_pem(public_pem.encode())  # refuse what no token could verify against
@@ -100,9 +96,6 @@ class SqlPartnerKeys:
     def active(self, partner: str) -> dict[str, RSAPublicKey]:
         """The partner's registered keys that are not retired, by key id."""
         return {k.kid: _parsed(k.public_pem) for k in self.list(partner) if k.retired_at is None}
-
-    def close(self) -> None:
-        self._engine.dispose()
 
 
 def _event(
