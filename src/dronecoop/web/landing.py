@@ -24,6 +24,17 @@ def landing_page(settings: Settings) -> str:
             f"{base}/dss/v1",
             "strategic coordination: intents, constraints, subscriptions",
         ),
+        (
+            "Flights",
+            f"{base}/api/v1/flights",
+            "plan (deconflicted against every partner), activate, end",
+        ),
+        ("USS (ASTM F3548-21)", f"{base}/uss/v1", "a flight's details for peer USSs"),
+        (
+            "Trust",
+            f"{base}/api/v1/audit · {base}/api/v1/partners",
+            "your partner's audit trail and live feed; who may see what",
+        ),
         ("API documentation", f'<a href="/docs">{base}/docs</a>', "Swagger UI (offline)"),
         ("API reference", f'<a href="/redoc">{base}/redoc</a>', "ReDoc"),
         (
@@ -44,8 +55,11 @@ def landing_page(settings: Settings) -> str:
 <h1>dronecoop</h1>
 <p class="sub">Drone cooperation between allied organizations · version {escape(__version__)}</p>
 <p>This node serves the shared-airspace <b>DSS</b> that partners' USSs use to publish and
-deconflict their operational intents. Calls need an RS256 bearer token with the
-standard's scopes; on a development node, mint one with
-<code>dronecoop token --sub uss1 --scope utm.strategic_coordination</code>.</p>
+deconflict their operational intents, and each partner's <b>flights</b>, planned against
+everyone else's. Every change is on a tamper-evident audit chain. Calls need an RS256
+bearer token with the standard's scopes or a dronecoop role; on a development node, mint
+one with <code>dronecoop token --sub kim --scope dronecoop.role.planner</code>, or plan
+from the command line:
+<code>dronecoop flights plan FILE.plan --start 2026-12-01T09:00:00Z</code>.</p>
 <table>{body}</table>
 </body></html>"""
