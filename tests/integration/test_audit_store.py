@@ -221,3 +221,42 @@ def test_a_deleted_head_row_fails_verification_and_stops_sealing(
     with pytest.raises(AuditChainError, match="head row is gone"):
         log.seal()
     assert log.pending() == 1
+
+
+def test_racing_registrations_of_one_key_id_give_one_key_and_a_clear_conflict(
+    db_url: str,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from dronecoop.store.partner_keys_sql import KeyConflict, SqlPartnerKeys
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    stores = [SqlPartnerKeys(db_url) for _ in range(4)]
+    outcomes: list[str] = []
+    start = threading.Barrier(len(stores))
+
+    def register(store: SqlPartnerKeys) -> None:
+        start.wait()
+        try:
+            store.add("rok-army", "k1", pem, by="admin", at=T0)
+            outcomes.append("added")
+        except KeyConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=register, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert sorted(outcomes) == ["added", "conflict", "conflict", "conflict"]
+        assert list(stores[0].active("rok-army")) == ["k1"]
+    finally:
+        for s in stores:
+            s.close()

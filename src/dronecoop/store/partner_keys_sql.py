@@ -8,6 +8,7 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.auth.tokens import load_public_key_pem
@@ -44,6 +45,12 @@ class SqlPartnerKeys(SqlRepository):
     def add(self, partner: str, kid: str, public_pem: str, *, by: str, at: datetime) -> None:
         """Register a public key; raises ValueError for a bad key, KeyConflict for a used kid."""
         load_public_key_pem(public_pem.encode())  # refuse what no token could verify against
+        try:
+            self._add(partner, kid, public_pem, by=by, at=at)
+        except IntegrityError as exc:  # a concurrent registration of the same kid won
+            raise KeyConflict(f"key id {kid!r} is already registered for {partner}") from exc
+
+    def _add(self, partner: str, kid: str, public_pem: str, *, by: str, at: datetime) -> None:
         with write_transaction(self._engine, self._url) as conn:
             used = conn.execute(
                 text("SELECT 1 FROM partner_keys WHERE partner = :p AND kid = :k"),
