@@ -219,7 +219,7 @@ def test_a_peer_gets_a_flights_details_over_the_f3548_uss_api(
     assert len(intent["reference"]["ovn"]) >= 16  # the real OVN: how a peer learns it
     assert intent["details"]["priority"] == 3
     assert len(intent["details"]["volumes"]) == len(flight["volumes"])
-    missing = node.get(f"/uss/v1/operational_intents/{flight['id'][:-1]}0", headers=peer)
+    missing = node.get(f"/uss/v1/operational_intents/{uuid4()}", headers=peer)
     assert missing.status_code == 404
     assert "message" in missing.json()  # the standard's error shape
     no_scope = node.get(
