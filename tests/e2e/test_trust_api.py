@@ -439,6 +439,7 @@ def test_failed_authentications_are_rate_limited_per_client(
     from dronecoop.web import guard
 
     monkeypatch.setattr(guard, "FAILED_AUTH_BURST", 3)
+    monkeypatch.setattr(guard, "FAILED_AUTH_PER_S", 0.01)  # no refill during the test
     with make_node(tmp_path, keys) as node:
         statuses = [
             node.get("/api/v1/partners", headers={"Authorization": "Bearer nope"}).status_code
