@@ -59,7 +59,7 @@ from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.trust.http import build_trust_router
-from dronecoop.trust.partners import LOCAL_PARTNER
+from dronecoop.trust.partners import LOCAL_PARTNER, Partners
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
@@ -112,16 +112,18 @@ def _status_of(exc: AirspaceError) -> tuple[int, str]:
 
 
 def build_authenticator(
-    settings: Settings, registered: SqlPartnerKeys | None = None
+    settings: Settings,
+    registered: SqlPartnerKeys | None = None,
+    partners: Partners | None = None,
 ) -> Authenticator:
-    """Each partner's token verifier, from the partners file or the ``auth_*`` settings,
-    plus the keys its admins registered at run time (``registered``)."""
+    """Each partner's token verifier, from the partners file (``partners``, if already
+    read) or the ``auth_*`` settings, plus the keys its admins registered at run time."""
 
     def registry(partner: str) -> Callable[[], dict[str, RSAPublicKey]] | None:
         return None if registered is None else functools.partial(registered.active, partner)
 
     if settings.partners_file is not None:
-        partners = load_partners(settings.partners_file)
+        partners = partners or load_partners(settings.partners_file)
         return Authenticator(
             (
                 partner.issuers,
@@ -215,10 +217,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(settings.db_url)
     store = SqlAirspaceStore.from_url(settings.db_url)
+    partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
+    policy = load_policy(settings.partners_file)
     shared_engine = build_engine(settings.db_url)  # audit, partner keys, flights
     partner_keys = SqlPartnerKeys(settings.db_url, shared_engine)
     guard = Guard(
-        build_authenticator(settings, partner_keys),
+        build_authenticator(settings, partner_keys, partners),
         settings.rate_limit_per_s,
         settings.rate_limit_burst,
     )
@@ -267,14 +271,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     flights = FlightService(dss, flight_store, uss_base_url=f"{settings.base_url}/uss/v1")
     app.state.flights = flights
     audit_log = SqlAuditLog(settings.db_url, shared_engine)
-    partners = load_partners(settings.partners_file) if settings.partners_file else LOCAL_ONLY
     app.state.partners = partners
     app.include_router(
         build_trust_router(
             guard,
             audit_log,
             partners,
-            load_policy(settings.partners_file),
+            policy,
             partner_keys,
             owners={
                 RecordKind.FLIGHT: lambda flight_id: (
@@ -314,7 +317,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    policy = load_policy(settings.partners_file)
     app.include_router(build_flights_router(guard, flights, policy))
     app.include_router(build_uss_router(guard, flights, dss, policy))
     for method, path in PUBLIC_ROUTES:

@@ -90,6 +90,8 @@ class SqlAuditLog(SqlRepository):
 
     def seal(self, max_events: int = SEAL_BATCH) -> int:
         """Link up to ``max_events`` pending events into the chain; return how many."""
+        if not self.pending():  # a read: idle sealers and readers take no writer lock
+            return 0
         with write_transaction(self._engine, self._url) as conn:
             lock = "" if self._sqlite else " FOR UPDATE"
             head = conn.execute(
