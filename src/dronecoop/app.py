@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from fastapi import FastAPI, Request
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
 
@@ -38,16 +40,21 @@ from dronecoop.airspace.errors import (
 from dronecoop.airspace.http import build_dss_router
 from dronecoop.airspace.openapi import document_dss_bodies
 from dronecoop.auth.authenticator import Authenticator
-from dronecoop.auth.devkeys import load_or_create_private_key
+from dronecoop.auth.client_tokens import ClientCredentials, SelfSignedTokens, TokenSource
+from dronecoop.auth.devkeys import load_or_create_private_key, load_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
+from dronecoop.flights.dss_client import DssClient, DssUnavailable, LocalDss, RemoteDss
 from dronecoop.flights.http import build_flights_router
+from dronecoop.flights.peers import Notifier, PeerClient
 from dronecoop.flights.service import (
     FlightEnded,
     FlightNotFound,
     FlightRefused,
     FlightService,
+    NotThisNodesPartner,
     NotYourFlight,
+    local_uss,
 )
 from dronecoop.flights.uss_http import build_uss_router
 from dronecoop.planning.errors import PlanningError
@@ -58,6 +65,7 @@ from dronecoop.store.engine import build_engine
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
+from dronecoop.store.peer_intents_sql import SqlPeerIntents
 from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER, Partners
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
@@ -80,6 +88,7 @@ AIRSPACE_STATUS: dict[type[AirspaceError], tuple[int, str]] = {
     PermissionDenied: (403, "Permission denied"),
     VersionMismatch: (409, "Version mismatch"),
     MissingKey: (409, "Airspace conflict"),
+    DssUnavailable: (502, "DSS unavailable"),
 }
 
 
@@ -87,6 +96,7 @@ AIRSPACE_STATUS: dict[type[AirspaceError], tuple[int, str]] = {
 PLANNING_STATUS: dict[type[PlanningError], int] = {
     FlightNotFound: 404,
     NotYourFlight: 403,
+    NotThisNodesPartner: 403,
     FlightEnded: 409,
     StaleFlight: 409,
 }
@@ -156,6 +166,74 @@ def build_authenticator(
         registered_keys=registry(LOCAL_PARTNER),
     )
     return Authenticator([(settings.auth_issuers, local)])
+
+
+def build_token_source(settings: Settings) -> TokenSource | None:
+    """How this node proves who it is to a remote DSS and to peer USSs, if it can."""
+    if settings.uss_oauth_token_url:
+        return ClientCredentials(
+            settings.uss_oauth_token_url,
+            settings.uss_oauth_client_id,
+            settings.uss_oauth_client_secret.get_secret_value(),
+            timeout_s=settings.peer_timeout_s,
+        )
+    if settings.uss_signing_key_file is not None:
+        key = load_private_key(settings.uss_signing_key_file)
+    elif settings.dev_signing_key_file is not None:
+        key = load_or_create_private_key(settings.dev_signing_key_file)
+    else:
+        return None
+    return SelfSignedTokens(
+        key,
+        issuer=settings.uss_token_issuer or "dronecoop-dev",
+        subject=f"{settings.uss_partner or LOCAL_PARTNER}-uss",
+        kid=settings.uss_token_kid,
+    )
+
+
+def build_flight_service(
+    settings: Settings, dss: DssService, store: SqlFlightStore, engine: Engine
+) -> FlightService:
+    """The partners' USS: on this node's DSS, or as ``uss_partner`` on a remote one."""
+    tokens = build_token_source(settings)
+    http = httpx.Client(timeout=settings.peer_timeout_s)
+    peers = (
+        None if tokens is None else PeerClient(tokens, http=http, timeout_s=settings.peer_timeout_s)
+    )
+    dss_for: Callable[[str], DssClient]
+    if settings.dss_url:
+        own = settings.uss_partner
+        if not own or tokens is None:
+            raise ValueError(
+                "a remote DSS (DRONECOOP_DSS_URL) needs DRONECOOP_USS_PARTNER and a way to sign "
+                "in: DRONECOOP_USS_SIGNING_KEY_FILE (+ _USS_TOKEN_ISSUER) or _USS_OAUTH_TOKEN_URL"
+            )
+        remote = RemoteDss(
+            settings.dss_url, f"{own}-uss", tokens, http=http, timeout_s=settings.peer_timeout_s
+        )
+
+        def dss_for(partner: str) -> DssClient:
+            if partner != own:
+                raise NotThisNodesPartner(
+                    f"this node is {own}'s USS; plan {partner}'s flights on {partner}'s own USS"
+                )
+            return remote
+    else:
+        local = {}
+
+        def dss_for(partner: str) -> DssClient:
+            if partner not in local:
+                local[partner] = LocalDss(dss, local_uss(partner))
+            return local[partner]
+
+    return FlightService(
+        dss_for,
+        store,
+        settings.base_url,
+        peers=peers,
+        peer_intents=SqlPeerIntents(settings.db_url, engine),
+        notifier=None if peers is None else Notifier(peers, settings.base_url),
+    )
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -232,14 +310,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(
-                _every(
-                    settings.cleanup_interval_s, dss.purge_expired, "purged %d expired DSS entities"
-                )
-            ),
-            asyncio.create_task(
                 _every(settings.audit_seal_interval_s, audit_log.seal, "sealed %d audit events")
             ),
         ]
+        if not settings.dss_url:
+            tasks.append(
+                asyncio.create_task(
+                    _every(
+                        settings.cleanup_interval_s,
+                        dss.purge_expired,
+                        "purged %d expired DSS entities",
+                    )
+                )
+            )
         try:
             yield
         finally:
@@ -247,6 +330,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            flights.close()
             store.close()
             shared_engine.dispose()
 
@@ -266,9 +350,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.dss = dss
     app.state.store = store
     app.state.guard = guard
-    app.include_router(build_dss_router(dss, guard))
+    if not settings.dss_url:  # else this node is a USS of a DSS elsewhere
+        app.include_router(build_dss_router(dss, guard))
     flight_store = SqlFlightStore(settings.db_url, shared_engine)
-    flights = FlightService(dss, flight_store, uss_base_url=f"{settings.base_url}/uss/v1")
+    flights = build_flight_service(settings, dss, flight_store, shared_engine)
     app.state.flights = flights
     audit_log = SqlAuditLog(settings.db_url, shared_engine)
     app.state.partners = partners
@@ -318,7 +403,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         return {"status": "ok", "version": __version__}
 
     app.include_router(build_flights_router(guard, flights, policy))
-    app.include_router(build_uss_router(guard, flights, dss, policy))
+    app.include_router(build_uss_router(guard, flights, policy))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))
     unguarded = guard.policies.missing(list(route_keys(app.routes)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DB_URL = "sqlite:///var/dronecoop.sqlite3"
@@ -55,6 +55,36 @@ class Settings(BaseSettings):
         default=None,
         description="Private PEM key whose public half is trusted and which `dronecoop token` "
         "signs with; created on first use. Development only.",
+    )
+
+    # The partner's USS on the wire (F3548): which DSS, and how it proves who it is.
+    dss_url: str = Field(
+        default="",
+        description="A remote DSS (its base URL, /dss/v1 is appended); empty: this node's own.",
+    )
+    uss_partner: str = Field(
+        default="",
+        description="The partner whose USS this node is towards a remote DSS and peer USSs "
+        "(its DSS manager id is `<partner>-uss`). Required with dss_url.",
+    )
+    uss_signing_key_file: Path | None = Field(
+        default=None,
+        description="The partner's private PEM key this node signs its client tokens with "
+        "(peers and the DSS trust its public half). Defaults to the dev signing key.",
+    )
+    uss_token_issuer: str = Field(
+        default="", description="`iss` of those tokens: one of the partner's issuers."
+    )
+    uss_token_kid: str | None = Field(default=None, description="`kid` of those tokens.")
+    uss_oauth_token_url: str = Field(
+        default="",
+        description="Instead of signing its own tokens: an OAuth 2.0 token endpoint for the "
+        "client credentials grant (with uss_oauth_client_id / uss_oauth_client_secret).",
+    )
+    uss_oauth_client_id: str = ""
+    uss_oauth_client_secret: SecretStr = SecretStr("")
+    peer_timeout_s: float = Field(
+        default=3.0, description="How long to wait for a peer USS or a remote DSS."
     )
 
     max_request_bytes: int = 1_000_000

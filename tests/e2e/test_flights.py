@@ -257,7 +257,7 @@ def test_no_priority_outside_the_levels_and_no_overriding_unknown_intents(
         headers=who(keys, ROK, Role.PLANNER),
     )
     assert top.status_code == 409
-    assert "(no details here)" in top.json()["conflicts"][0]
+    assert "no details: this node has no credentials" in top.json()["conflicts"][0]
 
 
 def test_ending_a_flight_whose_intent_is_already_gone_still_ends_it(

@@ -25,8 +25,13 @@ from dronecoop.airspace import geo
 from dronecoop.airspace.errors import BadRequest
 from dronecoop.airspace.model import (
     ConstraintRef,
+    EntityID,
+    Footprint,
+    ManagerID,
     OperationalIntentRef,
+    OperationalIntentState,
     Subscription,
+    SubscriptionID,
     UssAvailability,
 )
 
@@ -212,6 +217,57 @@ def optional_bool(body: Mapping[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise BadRequest(f"{name} must be true or false")
     return value
+
+
+def _ref_common(body: Any, field: str) -> dict[str, Any]:
+    obj = require_object(body, field)
+    version = obj.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise BadRequest(f"{field}.version must be an integer")
+    availability = _text(obj.get("uss_availability", UssAvailability.UNKNOWN.value))
+    try:
+        uss_availability = UssAvailability(availability)
+    except ValueError as exc:
+        raise BadRequest(f"{field}.uss_availability is not one of the standard's") from exc
+    return {
+        "id": EntityID(required_str(obj, "id", field)),
+        "manager": ManagerID(required_str(obj, "manager", field)),
+        "version": version,
+        "ovn": required_str(obj, "ovn", field),
+        "uss_base_url": required_str(obj, "uss_base_url", field),
+        "footprint": Footprint(
+            cells=frozenset(),
+            time_start=parse_time(obj.get("time_start"), f"{field}.time_start"),
+            time_end=parse_time(obj.get("time_end"), f"{field}.time_end"),
+        ),
+        "updated_at": datetime.now(UTC),
+        "uss_availability": uss_availability,
+        "partner": "",
+    }
+
+
+def parse_operational_intent_reference(body: Any, field: str) -> OperationalIntentRef:
+    """An ``OperationalIntentReference`` another server sent (a remote DSS, a peer USS).
+
+    Its footprint has no S2 cells (the wire does not carry them): only times."""
+    common = _ref_common(body, field)
+    state = _text(body.get("state"))
+    try:
+        parsed_state = OperationalIntentState(state)
+    except ValueError as exc:
+        raise BadRequest(f"{field}.state {state!r} is not an operational intent state") from exc
+    subscription = optional_str(body, "subscription_id")
+    return OperationalIntentRef(
+        state=parsed_state,
+        subscription_id=None
+        if subscription in (None, NULL_SUBSCRIPTION_ID)
+        else SubscriptionID(subscription),
+        **common,
+    )
+
+
+def parse_constraint_reference(body: Any, field: str) -> ConstraintRef:
+    return ConstraintRef(**_ref_common(body, field))
 
 
 # -- outgoing -----------------------------------------------------------------------------

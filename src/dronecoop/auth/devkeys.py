@@ -17,13 +17,21 @@ DEV_KEY_BITS = 2048
 DEFAULT_TOKEN_LIFETIME_S = 3600
 
 
+def load_private_key(path: Path) -> RSAPrivateKey:
+    """The RSA private key in the PEM file at ``path``."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read an RSA private key from {path}: {exc}") from exc
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key")  # noqa: TRY004 - a bad file
+    return key
+
+
 def load_or_create_private_key(path: Path) -> RSAPrivateKey:
     """Load the PEM private key at ``path``, creating it (mode 0600) if it does not exist."""
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, RSAPrivateKey):
-            raise ValueError(f"{path} is not an RSA private key")
-        return key
+        return load_private_key(path)
     key = rsa.generate_private_key(public_exponent=65537, key_size=DEV_KEY_BITS)
     path.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(

@@ -1,34 +1,50 @@
-"""A partner's USS planning flights against a DSS in this process (strategic coordination).
+"""A partner's USS planning flights against a DSS (F3548 strategic coordination).
 
-Planning a flight: mission → trajectory → volumes; ask the DSS which operational intents
-and constraints meet them; fetch the details of those this node holds (every partner's
-flights on a shared node); find the conflicts and apply the priority rules; refuse with
-the reasons, or create the operational intent with the full key and keep the flight.
-Intents this node holds no details for (another USS's, not reachable here yet) are taken
-as conflicting wherever the DSS says they are (conservative). Each partner's flights
-belong to its USS identity in the DSS (``<partner>-uss``), so any of its operators can fly
-them.
+Planning a flight: mission -> trajectory -> volumes; ask the DSS (``DssClient``: this
+node's own, or a remote one) which operational intents and constraints meet them; take
+the details of each from this node's flights, from a current notification, or from its
+managing USS (``GET /uss/v1/operational_intents/{id}``, fetched in parallel with a
+timeout); find the conflicts and apply the priority rules; refuse with the reasons, or
+create the operational intent with the full key, keep the flight, and notify every
+subscriber the DSS names. An intent whose USS cannot be reached is taken as filling its
+whole area (conservative), and the refusal says which USS did not answer. A USS
+declared Down whose intent is only Accepted does not block (as the DSS's key check).
+
+Creation is idempotent under retries: a client may name the flight's id; a create whose
+answer was lost (timeout) and is retried finds the intent it made in the DSS and adopts
+it rather than making a second one.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from dronecoop.airspace.dss import (
-    Caller,
-    DssService,
-    ImplicitSubscriptionRequest,
-    OperationalIntentRequest,
-    area_of,
-)
-from dronecoop.airspace.errors import MissingKey, NotFound
+from dronecoop.airspace.dss import Caller
+from dronecoop.airspace.errors import MissingKey, VersionMismatch
 from dronecoop.airspace.geo import Volume4D
-from dronecoop.airspace.model import Footprint, ManagerID, OperationalIntentRef
+from dronecoop.airspace.model import (
+    Footprint,
+    ManagerID,
+    OperationalIntentRef,
+    OperationalIntentState,
+    UssAvailability,
+)
+from dronecoop.airspace.wire import OVN_HIDDEN
+from dronecoop.flights.dss_client import DssChange, DssClient, DssUnavailable, IntentWrite
 from dronecoop.flights.model import DETAIL_FIELDS, Flight, FlightState
+from dronecoop.flights.peers import (
+    IntentDetails,
+    Notifier,
+    PeerClient,
+    PeerUnavailable,
+    operational_intent_body,
+)
 from dronecoop.planning.deconfliction import (
     Conflict,
     Operation,
@@ -40,16 +56,20 @@ from dronecoop.planning.errors import PlanningError
 from dronecoop.planning.mission import Mission
 from dronecoop.planning.volumes import Margins, trajectory, volumes
 from dronecoop.store.flights_sql import SqlFlightStore
+from dronecoop.store.peer_intents_sql import SqlPeerIntents
 from dronecoop.trust.roles import (
     CONFORMANCE_MONITORING_SA,
     CONSTRAINT_PROCESSING,
     STRATEGIC_COORDINATION,
 )
 
+logger = logging.getLogger(__name__)
+
 PRIORITY_MIN, PRIORITY_MAX = 0, 100  # the F3548 priority levels this node accepts
 PLAN_ATTEMPTS = 3  # the airspace may change between the query and the create
 NO_EQUAL_PRIORITY_CONFLICTS = PriorityRules()
 DEFAULT_MARGINS = Margins()
+PEER_FETCH_WORKERS = 8
 
 
 class FlightRefused(PlanningError):
@@ -75,20 +95,38 @@ class FlightEnded(PlanningError):
     pass
 
 
+class NotThisNodesPartner(PlanningError):
+    """This node is another partner's USS (it plans on a remote DSS as that partner)."""
+
+
 class FlightService:
     def __init__(
         self,
-        dss: DssService,
+        dss_for: Callable[[str], DssClient],
         store: SqlFlightStore,
         uss_base_url: str,
+        *,
+        peers: PeerClient | None = None,
+        peer_intents: SqlPeerIntents | None = None,
+        notifier: Notifier | None = None,
         rules: PriorityRules = NO_EQUAL_PRIORITY_CONFLICTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._dss = dss
+        self._dss_for = dss_for
         self._store = store
-        self._uss_base_url = uss_base_url
+        self.uss_base_url = uss_base_url.rstrip("/")
+        self._peers = peers
+        self._peer_intents = peer_intents
+        self._notifier = notifier
         self._rules = rules
         self._clock = clock
+        self._fetch_pool = ThreadPoolExecutor(PEER_FETCH_WORKERS, thread_name_prefix="peer")
+        self._references: dict[str, OperationalIntentRef] = {}
+
+    def close(self) -> None:
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
+        if self._notifier is not None:
+            self._notifier.close()
 
     def plan(
         self,
@@ -104,9 +142,10 @@ class FlightService:
         geoid_undulation_m: float = 0.0,
         released_to: frozenset[str] = frozenset(),
         details: dict[str, Any] | None = None,
+        flight_id: str | None = None,
     ) -> Flight:
-        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        """Plan a flight; with ``flight_id`` (a UUID the client chose) a retry of the same
+        request returns the flight the first one made."""
         points = trajectory(
             mission,
             start=start,
@@ -114,24 +153,44 @@ class FlightService:
             home_altitude_amsl_m=home_altitude_amsl_m,
             geoid_undulation_m=geoid_undulation_m,
         )
-        ours = volumes(points, margins)
-        uss = _uss(partner)
-        flight_id = str(uuid.uuid4())
+        return self.plan_volumes(
+            partner,
+            actor,
+            volumes(points, margins),
+            priority=priority,
+            released_to=released_to,
+            details=details,
+            flight_id=flight_id,
+        )
+
+    def plan_volumes(
+        self,
+        partner: str,
+        actor: str,
+        ours: Sequence[Volume4D],
+        *,
+        priority: int = 0,
+        released_to: frozenset[str] = frozenset(),
+        details: dict[str, Any] | None = None,
+        flight_id: str | None = None,
+    ) -> Flight:
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        if flight_id is not None:
+            flight_id = _flight_id(flight_id)
+            existing = self._store.get(flight_id)
+            if existing is not None:
+                if existing.partner != partner:
+                    raise NotYourFlight(f"flight {flight_id} belongs to another partner")
+                return existing  # a retry of a plan that succeeded
+        flight_id = flight_id or str(uuid.uuid4())
+        dss = self._dss_for(partner)
+        ours = list(ours)
         for attempt in range(1, PLAN_ATTEMPTS + 1):
-            key = self._deconflict(uss, ours, priority)
+            key = self._deconflict(dss, ours, priority)
+            write = IntentWrite(tuple(ours), key, "Accepted", self.uss_base_url)
             try:
-                change = self._dss.put_operational_intent(
-                    uss,
-                    flight_id,
-                    None,
-                    OperationalIntentRequest(
-                        extents=area_of(ours),
-                        key=key,
-                        state="Accepted",
-                        uss_base_url=self._uss_base_url,
-                        new_subscription=ImplicitSubscriptionRequest(self._uss_base_url),
-                    ),
-                )
+                change = self._create_or_adopt(dss, flight_id, write)
                 break
             except MissingKey:
                 if attempt == PLAN_ATTEMPTS:
@@ -139,7 +198,7 @@ class FlightService:
         flight = Flight(
             id=flight_id,
             partner=partner,
-            manager=uss.manager,
+            manager=dss.manager,
             state=FlightState.ACCEPTED,
             priority=priority,
             volumes=tuple(ours),
@@ -152,53 +211,113 @@ class FlightService:
             self._store.save(flight, None, actor=actor, action="plan")
         except Exception:
             # Never leave an intent nobody can end: take it back out of the DSS.
-            self._dss.delete_operational_intent(uss, flight_id, change.reference.ovn)
+            dss.delete_operational_intent(flight_id, change.reference.ovn)
             raise
+        self._announce(flight, change)
         return flight
 
     def activate(self, partner: str, actor: str, flight_id: str) -> Flight:
-        flight, uss, ref = self._current(partner, flight_id)
-        key = self._deconflict(uss, list(flight.volumes), flight.priority, ignore=flight.id)
-        change = self._dss.put_operational_intent(
-            uss,
+        flight, dss, ref = self._current(partner, flight_id)
+        key = self._deconflict(dss, list(flight.volumes), flight.priority, ignore=flight.id)
+        change = dss.put_operational_intent(
             flight.id,
             ref.ovn,
-            OperationalIntentRequest(
-                extents=area_of(flight.volumes),
-                key=key,
-                state="Activated",
-                uss_base_url=self._uss_base_url,
+            IntentWrite(
+                flight.volumes,
+                key,
+                "Activated",
+                self.uss_base_url,
                 subscription_id=ref.subscription_id,
             ),
         )
         activated = replace(flight, state=FlightState.ACTIVATED, ovn=change.reference.ovn)
         self._store.save(activated, flight, actor=actor, action="activate")
+        self._announce(activated, change)
         return activated
 
     def end(self, partner: str, actor: str, flight_id: str) -> Flight:
         flight = self._own(partner, flight_id)
-        uss = _uss(partner)
-        try:
-            ref, _ = self._dss.get_operational_intent(uss, flight.id)
-            self._dss.delete_operational_intent(uss, flight.id, ref.ovn)
-        except NotFound:
-            pass  # already gone from the DSS (purged, or an earlier end whose save failed)
+        dss = self._dss_for(partner)
+        ref = dss.get_operational_intent(flight.id)
+        change = None
+        if ref is not None:  # else already gone (purged, or an earlier end whose save failed)
+            change = dss.delete_operational_intent(flight.id, ref.ovn)
         ended = replace(flight, state=FlightState.ENDED)
         self._store.save(ended, flight, actor=actor, action="end")
+        self._references.pop(flight.id, None)
+        if change is not None and self._notifier is not None:
+            self._notifier.changed(flight.id, change.subscribers, None)
         return ended
 
     def get(self, flight_id: str) -> Flight | None:
         return self._store.get(flight_id)
 
+    def reference(self, flight: Flight) -> OperationalIntentRef:
+        """The flight's operational intent reference, as the DSS last gave it."""
+        ref = self._references.get(flight.id)
+        if ref is None or ref.ovn != flight.ovn:
+            ref = self._dss_for(flight.partner).get_operational_intent(flight.id)
+            if ref is None:
+                raise FlightNotFound(f"flight {flight.id} is no longer in the DSS")
+            self._remember(ref)
+        return ref
+
+    def _remember(self, ref: OperationalIntentRef) -> None:
+        if len(self._references) > 10_000:
+            self._references.clear()
+        self._references[ref.id] = ref
+
     def all_flights(self) -> list[Flight]:
         return self._store.list()
 
-    def _current(self, partner: str, flight_id: str) -> tuple[Flight, Caller, OperationalIntentRef]:
-        """The partner's live flight, its USS identity, and its reference in the DSS."""
+    def record_notification(
+        self, partner: str, actor: str, entity_id: str, intent: IntentDetails | None
+    ) -> None:
+        """A peer USS told us its intent changed (``intent``) or ended (None)."""
+        if self._peer_intents is not None:
+            self._peer_intents.record(partner, actor, entity_id, intent)
+
+    def _announce(self, flight: Flight, change: DssChange) -> None:
+        self._remember(change.reference)
+        if self._notifier is not None:
+            body = operational_intent_body(change.reference, flight.volumes, flight.priority)
+            self._notifier.changed(flight.id, change.subscribers, body)
+
+    def _create_or_adopt(self, dss: DssClient, flight_id: str, write: IntentWrite) -> DssChange:
+        """Create the intent; if an earlier try already did (its answer lost), update that
+        one instead of failing or making another."""
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            try:
+                return dss.put_operational_intent(flight_id, None, write)
+            except (VersionMismatch, DssUnavailable) as exc:
+                if isinstance(exc, DssUnavailable) and attempt == PLAN_ATTEMPTS:
+                    raise
+                existing = dss.get_operational_intent(flight_id)
+                if existing is None:
+                    if isinstance(exc, VersionMismatch):
+                        raise
+                    continue  # the create never landed: try it again
+                if existing.manager != dss.manager:
+                    raise PlanningError(
+                        f"operational intent {flight_id} exists and belongs to {existing.manager}"
+                    ) from exc
+                return dss.put_operational_intent(
+                    flight_id,
+                    existing.ovn,
+                    replace(write, subscription_id=existing.subscription_id),
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _current(
+        self, partner: str, flight_id: str
+    ) -> tuple[Flight, DssClient, OperationalIntentRef]:
+        """The partner's live flight, its DSS client, and its reference in the DSS."""
         flight = self._own(partner, flight_id)
-        uss = _uss(partner)
-        ref, _ = self._dss.get_operational_intent(uss, flight.id)
-        return flight, uss, ref
+        dss = self._dss_for(partner)
+        ref = dss.get_operational_intent(flight.id)
+        if ref is None:
+            raise FlightNotFound(f"flight {flight_id} is no longer in the DSS (expired?)")
+        return flight, dss, ref
 
     def _own(self, partner: str, flight_id: str) -> Flight:
         flight = self._store.get(flight_id)
@@ -211,36 +330,96 @@ class FlightService:
         return flight
 
     def _deconflict(
-        self, uss: Caller, ours: list[Volume4D], priority: int, ignore: str | None = None
+        self, dss: DssClient, ours: list[Volume4D], priority: int, ignore: str | None = None
     ) -> frozenset[str]:
         """The key for ``ours``; raises FlightRefused when a conflict must block it."""
-        area = area_of(ours)
-        refs, _ = self._dss.query_operational_intents(uss, area)
-        refs = [r for r in refs if r.id != ignore]
-        constraints = self._dss.query_constraints(uss, area)
+        refs = [r for r in dss.query_operational_intents(ours) if r.id != ignore]
+        constraints = dss.query_constraints(ours)
         held = self._store.get_many([r.id for r in refs])
-        others = [
-            Operation(f.id, f.partner, f.priority, f.volumes)
-            for f in held.values()
-            if f.state is not FlightState.ENDED
-        ]
+        cached = self._peer_intents.get_many([r.id for r in refs]) if self._peer_intents else {}
+        others: list[Operation] = []
+        key = {c.ovn for c in constraints if c.ovn != OVN_HIDDEN}
+        to_fetch: list[OperationalIntentRef] = []
+        for ref in refs:
+            flight = held.get(ref.id)
+            if flight is not None:  # one of this node's flights
+                if flight.state is not FlightState.ENDED:
+                    others.append(
+                        Operation(flight.id, flight.partner, flight.priority, flight.volumes)
+                    )
+                key.add(ref.ovn if ref.ovn != OVN_HIDDEN else flight.ovn)
+            elif (
+                ref.uss_availability is UssAvailability.DOWN
+                and ref.state is OperationalIntentState.ACCEPTED
+            ):
+                continue  # the DSS does not ask for its OVN either
+            elif (peer := cached.get(ref.id)) is not None and peer.version == ref.version:
+                others.append(Operation(ref.id, _whose(ref), peer.priority, peer.volumes))
+                key.add(peer.ovn)
+            else:
+                to_fetch.append(ref)
+        for ref, outcome in zip(to_fetch, self._fetch_all(to_fetch), strict=True):
+            if isinstance(outcome, IntentDetails):
+                others.append(
+                    Operation(
+                        ref.id,
+                        _whose(ref),
+                        outcome.priority,
+                        outcome.volumes + outcome.off_nominal_volumes,
+                    )
+                )
+                key.add(outcome.reference.ovn)
+            else:
+                others.append(
+                    Operation(
+                        ref.id, _whose(ref), 0, (_envelope(ref.footprint),), "unknown", outcome
+                    )
+                )
+                if ref.ovn != OVN_HIDDEN:
+                    key.add(ref.ovn)
         others += [
-            Operation(r.id, f"the USS at {r.uss_base_url}", 0, (_envelope(r.footprint),), "unknown")
-            for r in refs
-            if r.id not in held
-        ]
-        others += [
-            Operation(c.id, c.manager, 0, (_envelope(c.footprint),), kind="constraint")
+            Operation(c.id, c.partner or c.manager, 0, (_envelope(c.footprint),), kind="constraint")
             for c in constraints
         ]
         decision = decide(priority, find_conflicts(ours, others), self._rules)
         if not decision.accepted:
             raise FlightRefused(list(decision.blocking))
-        return frozenset(r.ovn for r in refs) | frozenset(c.ovn for c in constraints)
+        return frozenset(key)
+
+    def _fetch_all(self, refs: list[OperationalIntentRef]) -> list[IntentDetails | str]:
+        """Each intent's details from its USS, or why they could not be had."""
+        if not refs:
+            return []
+        peers = self._peers
+        if peers is None:
+            return ["this node has no credentials to ask other USSs"] * len(refs)
+
+        def fetch(ref: OperationalIntentRef) -> IntentDetails | str:
+            try:
+                details = peers.operational_intent(ref.uss_base_url, ref.id)
+            except PeerUnavailable as exc:
+                logger.warning("no details for %s: %s", ref.id, exc)
+                return str(exc)
+            if details.reference.id != ref.id:
+                return f"{ref.uss_base_url} answered for another intent"
+            return details
+
+        return list(self._fetch_pool.map(fetch, refs))
 
 
-def _uss(partner: str) -> Caller:
-    """The partner's USS identity in the DSS, with the scopes a USS holds."""
+def _whose(ref: OperationalIntentRef) -> str:
+    return ref.partner or str(ref.manager)
+
+
+def _flight_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise PlanningError(f'"id" must be a UUID, got {raw!r}') from exc
+
+
+def local_uss(partner: str) -> Caller:
+    """The partner's USS identity in this node's DSS, with the scopes a USS holds."""
     return Caller(
         manager=ManagerID(f"{partner}-uss"),
         scopes=frozenset(

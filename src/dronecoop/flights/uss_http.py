@@ -3,19 +3,21 @@
 ``GET /uss/v1/operational_intents/{entityid}`` gives a peer USS the details of a flight
 this node manages — its reference with the real OVN (how peers learn it) and its volumes
 and priority — as far as the releasability policy lets the peer's partner see it.
+``POST /uss/v1/operational_intents`` takes a peer's notification that one of its intents
+changed or ended (kept, so that a later plan can use it while it is current).
 """
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from dronecoop.airspace import wire
-from dronecoop.airspace.dss import Caller, DssService
-from dronecoop.airspace.errors import NotFound
-from dronecoop.airspace.model import ManagerID
+from dronecoop.airspace.errors import BadRequest, NotFound
 from dronecoop.flights.model import FlightState
+from dronecoop.flights.peers import operational_intent_body, parse_operational_intent
 from dronecoop.flights.service import FlightService
 from dronecoop.trust.partners import PartnerID
 from dronecoop.trust.policy import RoutePolicy
@@ -26,10 +28,11 @@ from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/uss/v1"
 DETAILS = RoutePolicy(any_of=(STRATEGIC_COORDINATION,), record_kind=RecordKind.FLIGHT)
+NOTIFY = RoutePolicy(any_of=(STRATEGIC_COORDINATION,), writes=True)
 
 
 def build_uss_router(
-    guard: Guard, flights: FlightService, dss: DssService, policy: ReleasabilityPolicy
+    guard: Guard, flights: FlightService, policy: ReleasabilityPolicy
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["USS (ASTM F3548-21)"])
     route = guarded_routes(router, guard, PREFIX)
@@ -45,18 +48,30 @@ def build_uss_router(
             or not policy.visible(PartnerID(principal.partner), meta)
         ):
             raise NotFound(f"Requested operational intent {entityid} not found")
-        manager = Caller(ManagerID(flight.manager), frozenset(), flight.partner)
-        ref, availabilities = await run_in_threadpool(
-            dss.get_operational_intent, manager, flight.id
+        ref = await run_in_threadpool(flights.reference, flight)
+        body = operational_intent_body(ref, flight.volumes, flight.priority)
+        return OrjsonResponse({"operational_intent": body})
+
+    @route("POST", "/operational_intents", NOTIFY, "Notification of a changed operational intent")
+    async def notify(request: Request) -> Response:
+        principal = guard.admit(request, NOTIFY)
+        try:
+            body = wire.require_object(orjson.loads(await request.body()), "notification")
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from exc
+        entity_id = wire.required_str(body, "operational_intent_id", "notification").lower()
+        if not isinstance(body.get("subscriptions"), list):
+            raise BadRequest('Required field "subscriptions" must be a list')
+        intent = None
+        if body.get("operational_intent") is not None:
+            intent = parse_operational_intent(body["operational_intent"])
+            if intent.reference.id.lower() != entity_id:
+                raise BadRequest(
+                    "operational_intent.reference.id differs from operational_intent_id"
+                )
+        await run_in_threadpool(
+            flights.record_notification, principal.partner, principal.sub, entity_id, intent
         )
-        reference = wire.operational_intent_reference(
-            ref, show_ovn=True, availability=availabilities.of(ref.manager)
-        )
-        details = {
-            "volumes": [wire.volume4d(v) for v in flight.volumes],
-            "off_nominal_volumes": [],
-            "priority": flight.priority,
-        }
-        return OrjsonResponse({"operational_intent": {"reference": reference, "details": details}})
+        return Response(status_code=204)
 
     return router

@@ -28,6 +28,7 @@ class Operation:
     priority: int
     volumes: tuple[Volume4D, ...]
     kind: str = "flight"  # "constraint" or "unknown" (no details here): those always block
+    note: str = ""  # why an "unknown" operation has no details (its USS did not answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,11 @@ class Conflict:
         if self.other.kind == "constraint":
             what = f"{self.other.partner}'s constraint {self.other.id}"
         elif self.other.kind == "unknown":
-            what = f"operational intent {self.other.id} of {self.other.partner} (no details here)"
+            why = f": {self.other.note}" if self.other.note else ""
+            what = (
+                f"operational intent {self.other.id} of {self.other.partner} "
+                f"(no details{why}; assumed to fill its whole area)"
+            )
         else:
             what = f"{self.other.partner}'s flight {self.other.id} (priority {self.other.priority})"
         return f"conflicts with {what} near {where}, {when}, {band}"

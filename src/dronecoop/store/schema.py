@@ -191,3 +191,19 @@ flights = Table(
     Column("released_to", Text, nullable=False),
     Column("details", Text, nullable=False),
 )
+
+# Other USSs' operational intents as their notifications told this node (flights.peers).
+peer_intents = Table(
+    "peer_intents",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("manager", String(255), nullable=False),
+    Column("uss_base_url", String(1024), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("ovn", String(255), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("volumes", Text, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+)
