@@ -37,7 +37,7 @@ from dronecoop.airspace.geo import Volume4D
 from dronecoop.airspace.model import ConstraintRef, OperationalIntentRef, SubscriptionID
 from dronecoop.auth.client_tokens import TokenSource, TokenUnavailable, audience_of
 from dronecoop.planning.area import area_of_interest
-from dronecoop.trust.roles import STRATEGIC_COORDINATION
+from dronecoop.trust.roles import CONSTRAINT_PROCESSING, STRATEGIC_COORDINATION
 
 DSS_TIMEOUT_S = 5.0
 T = TypeVar("T")
@@ -165,6 +165,7 @@ class RemoteDss:
             "POST",
             "/constraint_references/query",
             {"area_of_interest": wire.volume4d(area_of_interest(volumes))},
+            scope=CONSTRAINT_PROCESSING,
         )
         return _parsed(
             lambda: [
@@ -227,10 +228,17 @@ class RemoteDss:
         ]
         return DssChange(reference, notices)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        scope: str = STRATEGIC_COORDINATION,
+    ) -> dict[str, Any]:
         url = self._base + path
         try:
-            token = self._tokens.token(self._audience, [STRATEGIC_COORDINATION])
+            token = self._tokens.token(self._audience, [scope])
             response = self._http.request(
                 method, url, json=body, headers={"Authorization": f"Bearer {token}"}
             )

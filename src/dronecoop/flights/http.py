@@ -78,6 +78,7 @@ def build_flights_router(
                 geoid_undulation_m=_number(body, "geoid_undulation_m", 0.0),
                 released_to=frozenset(_strings(body, "released_to")),
                 details=body.get("details") if isinstance(body.get("details"), dict) else None,
+                flight_id=_optional_string(body, "id"),
             )
         )
         return OrjsonResponse(render(flight, principal.partner), status_code=201)
@@ -121,6 +122,21 @@ def build_flights_router(
         await visible(principal.partner, flight_id)
         flight = await run_in_threadpool(flights.end, principal.partner, principal.sub, flight_id)
         return OrjsonResponse(render(flight, principal.partner))
+
+    return router
+
+
+def build_peer_intents_router(guard: Guard, flights: FlightService) -> APIRouter:
+    """``GET /api/v1/peer_intents``: other USSs' flights as their notifications told us."""
+    prefix = "/api/v1/peer_intents"
+    router = APIRouter(prefix=prefix, tags=["Flights"])
+    route = guarded_routes(router, guard, prefix)
+
+    @route("GET", "", READ, "Other USSs' flights this node was notified of")
+    async def peer_intents(request: Request) -> Response:
+        guard.admit(request, READ)
+        found = await run_in_threadpool(flights.peer_intents)
+        return OrjsonResponse({"peer_intents": [p.json() for p in found]})
 
     return router
 
@@ -207,6 +223,13 @@ def _triple(value: Any) -> bool:
             v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value
         )
     )
+
+
+def _optional_string(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise PlanFileError(f'"{key}" must be a string')
+    return value
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str]:

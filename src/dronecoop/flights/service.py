@@ -56,7 +56,7 @@ from dronecoop.planning.errors import PlanningError
 from dronecoop.planning.mission import Mission
 from dronecoop.planning.volumes import Margins, trajectory, volumes
 from dronecoop.store.flights_sql import SqlFlightStore
-from dronecoop.store.peer_intents_sql import SqlPeerIntents
+from dronecoop.store.peer_intents_sql import PeerIntent, SqlPeerIntents
 from dronecoop.trust.roles import (
     CONFORMANCE_MONITORING_SA,
     CONSTRAINT_PROCESSING,
@@ -111,7 +111,9 @@ class FlightService:
         notifier: Notifier | None = None,
         rules: PriorityRules = NO_EQUAL_PRIORITY_CONFLICTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_close: Callable[[], None] | None = None,
     ) -> None:
+        self._on_close = on_close
         self._dss_for = dss_for
         self._store = store
         self.uss_base_url = uss_base_url.rstrip("/")
@@ -127,6 +129,8 @@ class FlightService:
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         if self._notifier is not None:
             self._notifier.close()
+        if self._on_close is not None:
+            self._on_close()
 
     def plan(
         self,
@@ -276,6 +280,9 @@ class FlightService:
         """A peer USS told us its intent changed (``intent``) or ended (None)."""
         if self._peer_intents is not None:
             self._peer_intents.record(partner, actor, entity_id, intent)
+
+    def peer_intents(self) -> list[PeerIntent]:
+        return [] if self._peer_intents is None else self._peer_intents.list()
 
     def _announce(self, flight: Flight, change: DssChange) -> None:
         self._remember(change.reference)
