@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install serve check test bench clean
+.PHONY: install demo serve check test bench clean
 
 install: $(VENV)/.installed
 
@@ -14,7 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## Run the hub on an embedded SQLite store with a development signing key.
+## The main job: a shared DSS and two partners' USS nodes on localhost, a morning of
+## planning between them, then the nodes keep running (Ctrl-C stops them).
+demo: install
+	$(BIN)/dronecoop demo
+
+## Run one node (DSS + USS) on an embedded SQLite store with a development signing key.
 serve: install
 	$(BIN)/dronecoop serve
 

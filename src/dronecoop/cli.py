@@ -405,6 +405,36 @@ def _parse_anchor(text: str) -> tuple[int, bytes]:
 
 
 @app.command()
+def demo(
+    port: Annotated[
+        int, typer.Option(help="Port of the shared DSS; the ROK and US USSs take the next two.")
+    ] = 8082,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    workdir: Annotated[
+        Path, typer.Option(help="Where the nodes keep their stores, keys and partners file.")
+    ] = Path("var/demo"),
+    keep_running: Annotated[
+        bool,
+        typer.Option("--keep-running/--exit", help="Leave the nodes running after the story."),
+    ] = True,
+) -> None:
+    """Two allies share one sky: a shared DSS and the ROK and US USS nodes on localhost, a
+    morning of planning (one mission refused for a conflict, then re-planned), then the
+    nodes keep running with their API docs."""
+    import logging as _logging
+
+    from dronecoop.demo import run_demo
+
+    _logging.basicConfig(level=_logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _logging.getLogger("alembic").setLevel(_logging.WARNING)
+    try:
+        run_demo(workdir, host=host, base_port=port, keep_running=keep_running, console=console)
+    except RuntimeError as exc:
+        console.print(f"[bold red]demo failed[/]: {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

@@ -1,0 +1,268 @@
+"""``dronecoop demo``: two allies sharing one sky over Camp Humphreys, on this machine.
+
+Starts a shared DSS and two partner USS nodes (``rok`` and ``us``: separate SQLite stores,
+separate signing keys, one partners file), each its own uvicorn server on localhost. Then
+it plays a short morning as the partners' planners would, over the nodes' HTTP APIs:
+both publish their flights, a US mission crossing a ROK route at the same time is refused
+(with whose flight, where and when), re-planned half an hour later and accepted; the ROK
+flight is activated; each USS has learnt of the other's flights through F3548
+notifications. The nodes then keep running, API docs at known URLs, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from dronecoop.federation import Federation, LiveNode, bind, start_nodes
+from dronecoop.trust.roles import Role
+
+NOTIFICATION_GRACE_S = 1.0
+HOME_AMSL_M = 16.0  # Camp Humphreys (Desiderio AAF) field elevation, about 16 m
+# Routes near Camp Humphreys / Pyeongtaek, [lat, lon, metres above take-off].
+ROK_RECCE = [[36.9628, 127.0311, 60.0], [36.9700, 127.0400, 90.0], [36.9760, 127.0450, 90.0]]
+ROK_PATROL = [[36.9500, 127.0600, 80.0], [36.9450, 127.0720, 80.0], [36.9390, 127.0650, 80.0]]
+US_SURVEY = {  # GeoJSON ([lon, lat]): the perimeter of the southern training area
+    "type": "Polygon",
+    "coordinates": [
+        [
+            [127.0150, 36.9420],
+            [127.0280, 36.9420],
+            [127.0280, 36.9500],
+            [127.0150, 36.9500],
+            [127.0150, 36.9420],
+        ]
+    ],
+}
+# High above the ROK recce route, at the same time: separated by altitude only.
+US_ISR = [[36.9560, 127.0100, 250.0], [36.9700, 127.0350, 250.0], [36.9780, 127.0440, 250.0]]
+US_MEDEVAC = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
+
+
+@dataclass
+class Crew:
+    """A partner's planning cell: talks to its own USS with its own tokens."""
+
+    partner: str
+    client: httpx.Client
+
+    def plan(self, what: str, **body: Any) -> httpx.Response:
+        body.setdefault("ground_speed_mps", 12.0)
+        body.setdefault("details", {"mission": what})
+        return self.client.post("/api/v1/flights", json=body)
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    host: str = "127.0.0.1",
+    base_port: int = 8082,
+    keep_running: bool = True,
+    console: Console | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run the demo; returns what happened (flights by partner, refusal) for the tests."""
+    console = console or Console()
+    for old in workdir.glob("*.sqlite3*"):
+        old.unlink()  # a fresh morning each time; keys are kept
+    fed = Federation.create(
+        workdir, [("rok", "ROK Army 1st UAV unit"), ("us", "US Army 2nd Aviation Bn")]
+    )
+    try:
+        socks = [bind(host, base_port + i if base_port else 0) for i in range(3)]
+    except OSError as exc:
+        raise RuntimeError(
+            f"ports {base_port}-{base_port + 2} on {host} are not free ({exc}): stop what "
+            "uses them or pass --port"
+        ) from exc
+    dss = LiveNode("dss", fed.dss_settings(_port(socks[0]), host=host), socks[0])
+    nodes = [dss]
+    for i, partner in enumerate(("rok", "us"), start=1):
+        settings = fed.uss_settings(partner, _port(socks[i]), f"http://{host}:{_port(socks[0])}")
+        nodes.append(LiveNode(partner, settings.model_copy(update={"host": host}), socks[i]))
+    console.rule("[bold]dronecoop demo: two allies, one sky over Camp Humphreys")
+    start_nodes(nodes)
+    uss = {n.name: n for n in nodes[1:]}
+    console.print(f"shared DSS        {dss.url}/dss/v1")
+    for partner, node in uss.items():
+        console.print(f"{partner.upper():4} USS          {node.url}  (own store, own key)")
+    crews = {
+        p: Crew(
+            p,
+            httpx.Client(
+                base_url=uss[p].url,
+                headers={
+                    "Authorization": "Bearer "
+                    + fed.partners[p].token(f"ops@{p}", Role.PLANNER, Role.OPERATOR)
+                },
+                timeout=30,
+            ),
+        )
+        for p in uss
+    }
+    try:
+        outcome = _story(console, crews)
+        _summary(console, crews)
+        _tokens(fed, workdir)
+        console.rule("[bold]nodes running")
+        console.print(f"DSS API docs      {dss.url}/docs")
+        for partner, node in uss.items():
+            console.print(f"{partner.upper():4} API docs     {node.url}/docs")
+        console.print(
+            f"tokens to call them: {workdir / 'tokens.env'} "
+            '(source it, then: curl -H "Authorization: Bearer $ROK_TOKEN" '
+            f"{uss['rok'].url}/api/v1/flights)"
+        )
+        if keep_running:
+            console.print("[dim]Ctrl-C stops the three nodes.[/]")
+            try:
+                (stop or threading.Event()).wait()
+            except KeyboardInterrupt:
+                console.print("stopping")
+        return outcome
+    finally:
+        for crew in crews.values():
+            crew.client.close()
+        for node in reversed(nodes):
+            node.stop()
+
+
+def _story(console: Console, crews: dict[str, Crew]) -> dict[str, Any]:
+    rok, us = crews["rok"], crews["us"]
+    now = datetime.now(UTC)
+    t0 = (now + timedelta(minutes=45)).replace(second=0, microsecond=0)
+    home = [ROK_RECCE[0][0], ROK_RECCE[0][1], HOME_AMSL_M]
+    outcome: dict[str, Any] = {"accepted": {"rok": [], "us": []}}
+
+    def accepted(crew: Crew, label: str, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code != 201:
+            raise RuntimeError(f"{label} was not accepted: {response.text}")
+        flight: dict[str, Any] = response.json()
+        outcome["accepted"][crew.partner].append(flight["id"])
+        console.print(
+            f"[green]✔[/] {crew.partner.upper()} {label}: accepted, "
+            f"{_volumes(flight)}, {_window(flight)}  [dim]{flight['id']}[/]"
+        )
+        return flight
+
+    console.rule(f"morning of {t0:%Y-%m-%d}, times UTC")
+    recce = accepted(
+        rok,
+        "recce north of the airfield",
+        rok.plan("recce", waypoints=ROK_RECCE, home=home, start=t0.isoformat(), priority=20),
+    )
+    accepted(
+        rok,
+        "patrol east",
+        rok.plan(
+            "patrol",
+            waypoints=ROK_PATROL,
+            home=[ROK_PATROL[0][0], ROK_PATROL[0][1], HOME_AMSL_M],
+            start=(t0 + timedelta(minutes=10)).isoformat(),
+        ),
+    )
+    accepted(
+        us,
+        "survey of the southern training area",
+        us.plan(
+            "survey",
+            geojson=US_SURVEY,
+            altitude_m=100.0,
+            home=[36.9420, 127.0150, HOME_AMSL_M],
+            start=t0.isoformat(),
+        ),
+    )
+    accepted(
+        us,
+        "ISR track 250 m above the ROK recce at the same time",
+        us.plan(
+            "isr",
+            waypoints=US_ISR,
+            home=[US_ISR[0][0], US_ISR[0][1], HOME_AMSL_M],
+            start=t0.isoformat(),
+        ),
+    )
+    medevac = {
+        "waypoints": US_MEDEVAC,
+        "home": [US_MEDEVAC[0][0], US_MEDEVAC[0][1], HOME_AMSL_M],
+    }
+    refused = us.plan("medevac rehearsal", start=t0.isoformat(), **medevac)
+    if refused.status_code != 409:
+        raise RuntimeError(f"the crossing medevac rehearsal was not refused: {refused.text}")
+    problem = refused.json()
+    outcome["refused"] = problem
+    console.print("[red]✘[/] US medevac rehearsal across the ROK recce route: [bold]refused[/]")
+    for conflict in problem["conflicts"]:
+        console.print(f"    {conflict}")
+    later = t0 + timedelta(minutes=30)
+    console.print(f"  the US planner moves it to {later:%H:%M} and tries again")
+    accepted(
+        us, "medevac rehearsal", us.plan("medevac rehearsal", start=later.isoformat(), **medevac)
+    )
+    activated = rok.client.post(f"/api/v1/flights/{recce['id']}/activate")
+    if activated.status_code != 200:
+        raise RuntimeError(f"activation failed: {activated.text}")
+    console.print(f"[green]✔[/] ROK recce activated (state {activated.json()['state']})")
+    time.sleep(NOTIFICATION_GRACE_S)  # notifications go out in the background
+    return outcome
+
+
+def _summary(console: Console, crews: dict[str, Crew]) -> None:
+    table = Table(title="what each USS knows", show_lines=False)
+    for column in ("USS", "flight", "partner", "state", "window (UTC)", "source"):
+        table.add_column(column)
+    for partner, crew in crews.items():
+        for flight in crew.client.get("/api/v1/flights").json()["flights"]:
+            table.add_row(
+                partner,
+                flight["id"][:8],
+                flight["partner"],
+                flight["state"],
+                _window(flight),
+                "own flight",
+            )
+        for peer in crew.client.get("/api/v1/peer_intents").json()["peer_intents"]:
+            table.add_row(
+                partner,
+                peer["id"][:8],
+                peer["partner"],
+                peer["state"],
+                _window(peer),
+                f"notified by {peer['manager']}",
+            )
+    console.print(table)
+
+
+def _tokens(fed: Federation, workdir: Path) -> None:
+    lines = [
+        f"{p.upper()}_TOKEN={fed.partners[p].token(f'ops@{p}', Role.PLANNER, Role.OPERATOR)}"
+        for p in fed.partners
+    ]
+    path = workdir / "tokens.env"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _window(flight: dict[str, Any]) -> str:
+    starts = [v["time_start"] for v in flight["volumes"] if v.get("time_start")]
+    ends = [v["time_end"] for v in flight["volumes"] if v.get("time_end")]
+    if not starts or not ends:
+        return "-"
+    return f"{datetime.fromisoformat(min(starts)):%H:%M}-{datetime.fromisoformat(max(ends)):%H:%M}"
+
+
+def _volumes(flight: dict[str, Any]) -> str:
+    count = len(flight["volumes"])
+    return f"{count} volume{'s' if count != 1 else ''}"
+
+
+def _port(sock: Any) -> int:
+    return int(sock.getsockname()[1])
