@@ -45,6 +45,7 @@ from dronecoop.auth.devkeys import load_or_create_private_key, load_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.flights.dss_client import DssClient, DssUnavailable, LocalDss, RemoteDss
+from dronecoop.flights.flight_planning_http import build_flight_planning_router
 from dronecoop.flights.http import build_flights_router, build_peer_intents_router
 from dronecoop.flights.peers import Notifier, PeerClient
 from dronecoop.flights.service import (
@@ -405,6 +406,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     app.include_router(build_flights_router(guard, flights, policy))
     app.include_router(build_peer_intents_router(guard, flights))
+    app.include_router(build_flight_planning_router(guard, flights))
     app.include_router(build_uss_router(guard, flights, policy))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))

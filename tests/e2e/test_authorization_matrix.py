@@ -43,6 +43,10 @@ SUBJECTS = {OWNER: "rok-uss", OTHER: "us-uss"}
 CALLERS: dict[str, tuple[str, ...]] = {
     **{role.value: (role_scope(role),) for role in Role},
     "f3548-uss": ALL_SCOPES,
+    "interuss-test-driver": (
+        "interuss.flight_planning.plan",
+        "interuss.flight_planning.direct_automated_test",
+    ),
     "no-permission": ("dronecoop.nothing",),
 }
 # F3548: a subscription is read and changed by its manager alone (403 for others).
@@ -149,6 +153,7 @@ def fill(path: str, records: dict[str, str]) -> str:
         "kind": "operational_intent_reference",
         "record_id": records["entityid_oir"],
         "flight_id": records["flight_id"],
+        "flight_plan_id": records["flight_id"],
     }
     return path.format(**values)
 
@@ -172,11 +177,12 @@ def body_for(method: str, path: str) -> dict[str, Any] | None:
 QUERY = {
     "/api/v1/partners/visibility": {"kind": "flight", "owner": OWNER},
     "/api/v1/audit/feed": {"limit": 1, "idle_timeout_s": 0.2},  # a live feed: end it
+    "/flight_planning/v1/user_notifications": {"after": "2026-01-01T00:00:00Z"},
 }
 
 
 def targets_record(path: str) -> bool:
-    names = ("entityid", "subscriptionid", "seq", "partner", "flight_id")
+    names = ("entityid", "subscriptionid", "seq", "partner", "flight_id", "flight_plan_id")
     return any(f"{{{p}}}" in path for p in names)
 
 

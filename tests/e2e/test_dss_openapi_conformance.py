@@ -53,10 +53,16 @@ USS2_URL = "https://uss2.example/utm"
 class Conformance:
     """Validates responses against the spec and remembers which operations it saw."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: dict[str, Any], uri: str = SPEC_URI, others: dict[str, Any] | None = None
+    ) -> None:
+        """``others``: the documents ``spec`` refers to, by URI (relative refs resolve
+        against ``uri``)."""
         self._paths: dict[str, Any] = spec["paths"]
-        self._registry: Registry[Any] = Registry().with_resource(
-            SPEC_URI, DRAFT4.create_resource(spec)
+        self._uri = uri
+        self._registry: Registry[Any] = Registry().with_resources(
+            [(uri, DRAFT4.create_resource(spec))]
+            + [(u, DRAFT4.create_resource(doc)) for u, doc in (others or {}).items()]
         )
         self._formats = FormatChecker(formats=())
         self._formats.checks("date-time")(
@@ -80,7 +86,19 @@ class Conformance:
             return [f"{status} is not a declared response"]
         ref = responses[str(status)]["content"]["application/json"]["schema"]["$ref"]
         validator = Draft4Validator(
-            {"$ref": SPEC_URI + ref}, registry=self._registry, format_checker=self._formats
+            {"$ref": self._uri + ref}, registry=self._registry, format_checker=self._formats
+        )
+        return [
+            f"{ref} at /{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(body)
+        ]
+
+    def request_errors(self, method: str, template: str, body: Any) -> list[str]:
+        """What is wrong with ``body`` as the spec's request body of ``method template``."""
+        content = self._paths[template][method.lower()]["requestBody"]["content"]
+        ref = content["application/json"]["schema"]["$ref"]
+        validator = Draft4Validator(
+            {"$ref": self._uri + ref}, registry=self._registry, format_checker=self._formats
         )
         return [
             f"{ref} at /{'/'.join(map(str, e.absolute_path))}: {e.message}"

@@ -309,3 +309,46 @@ def test_a_flight_released_to_its_owner_only_is_not_found_by_others(
             node.get("/api/v1/flights", headers=who(keys, US, Role.OBSERVER)).json()["flights"]
             == []
         )
+
+
+def test_a_flight_is_modified_in_place_or_left_as_it_was(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    rok = node.post(
+        "/api/v1/flights", json=plan_body(ROK_ROUTE), headers=who(keys, ROK, Role.PLANNER)
+    )
+    us = node.post(
+        "/api/v1/flights",
+        json=plan_body(US_CROSSING, START + timedelta(hours=1)),
+        headers=who(keys, US, Role.PLANNER),
+    )
+    assert rok.status_code == us.status_code == 201, us.text
+    flight = rok.json()
+    # Moving it onto the US flight's time is refused; the flight stays as it was.
+    clash = node.put(
+        f"/api/v1/flights/{flight['id']}",
+        json=plan_body(ROK_ROUTE, START + timedelta(hours=1)),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert clash.status_code == 409, clash.text
+    assert us.json()["id"] in clash.json()["detail"]
+    same = node.get(f"/api/v1/flights/{flight['id']}", headers=who(keys, ROK, Role.PLANNER))
+    assert same.json()["volumes"] == flight["volumes"]
+    # Two hours later it fits: same id and state, new volumes, new priority.
+    moved = node.put(
+        f"/api/v1/flights/{flight['id']}",
+        json=plan_body(ROK_ROUTE, START + timedelta(hours=2), priority=5),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["id"] == flight["id"]
+    assert moved.json()["state"] == "Accepted"
+    assert moved.json()["priority"] == 5
+    assert moved.json()["volumes"] != flight["volumes"]
+    # Another partner cannot modify it.
+    theirs = node.put(
+        f"/api/v1/flights/{flight['id']}",
+        json=plan_body(ROK_ROUTE, START + timedelta(hours=3)),
+        headers=who(keys, US, Role.PLANNER),
+    )
+    assert theirs.status_code == 403

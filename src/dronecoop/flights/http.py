@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from dronecoop.flights.codec import volume_json
 from dronecoop.flights.model import Flight
-from dronecoop.flights.service import FlightService
+from dronecoop.flights.service import FlightService, mission_volumes
 from dronecoop.planning.errors import PlanFileError
 from dronecoop.planning.geojson import mission_from_geojson, mission_from_waypoints
 from dronecoop.planning.mission import AltitudeReference, Mission
@@ -82,6 +82,34 @@ def build_flights_router(
             )
         )
         return OrjsonResponse(render(flight, principal.partner), status_code=201)
+
+    @route("PUT", "/{flight_id}", PLAN, "Modify your partner's flight (new mission or start)")
+    async def modify(request: Request, flight_id: str) -> Response:
+        principal = guard.admit(request, PLAN)
+        await visible(principal.partner, flight_id)
+        body = _object(await request.body())
+        mission = _mission(body)
+        speed = _number(
+            body, "ground_speed_mps", mission.cruise_speed_mps or DEFAULT_GROUND_SPEED_MPS
+        )
+        ours = mission_volumes(
+            mission,
+            start=_time(body.get("start")),
+            ground_speed_mps=speed,
+            home_altitude_amsl_m=_optional_number(body, "home_altitude_amsl_m"),
+            geoid_undulation_m=_number(body, "geoid_undulation_m", 0.0),
+        )
+        priority = _optional_number(body, "priority")
+        flight = await run_in_threadpool(
+            lambda: flights.modify(
+                principal.partner,
+                principal.sub,
+                flight_id,
+                ours,
+                priority=None if priority is None else int(priority),
+            )
+        )
+        return OrjsonResponse(render(flight, principal.partner))
 
     @route("GET", "", READ, "Every flight you may see")
     async def list_flights(request: Request) -> Response:

@@ -150,17 +150,17 @@ class FlightService:
     ) -> Flight:
         """Plan a flight; with ``flight_id`` (a UUID the client chose) a retry of the same
         request returns the flight the first one made."""
-        points = trajectory(
-            mission,
-            start=start,
-            ground_speed_mps=ground_speed_mps,
-            home_altitude_amsl_m=home_altitude_amsl_m,
-            geoid_undulation_m=geoid_undulation_m,
-        )
         return self.plan_volumes(
             partner,
             actor,
-            volumes(points, margins),
+            mission_volumes(
+                mission,
+                start=start,
+                ground_speed_mps=ground_speed_mps,
+                margins=margins,
+                home_altitude_amsl_m=home_altitude_amsl_m,
+                geoid_undulation_m=geoid_undulation_m,
+            ),
             priority=priority,
             released_to=released_to,
             details=details,
@@ -219,6 +219,51 @@ class FlightService:
             raise
         self._announce(flight, change)
         return flight
+
+    def modify(
+        self,
+        partner: str,
+        actor: str,
+        flight_id: str,
+        ours: Sequence[Volume4D],
+        *,
+        priority: int | None = None,
+    ) -> Flight:
+        """New volumes (and priority) for a live flight, deconflicted like a new plan; the
+        flight keeps its id and state. A refusal leaves the flight as it was."""
+        flight, dss, ref = self._current(partner, flight_id)
+        priority = flight.priority if priority is None else priority
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        ours = list(ours)
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            key = self._deconflict(dss, ours, priority, ignore=flight.id)
+            try:
+                change = dss.put_operational_intent(
+                    flight.id,
+                    ref.ovn,
+                    IntentWrite(
+                        tuple(ours),
+                        key,
+                        flight.state.value,
+                        self.uss_base_url,
+                        subscription_id=ref.subscription_id,
+                    ),
+                )
+                break
+            except MissingKey:
+                if attempt == PLAN_ATTEMPTS:
+                    raise
+        modified = replace(flight, volumes=tuple(ours), priority=priority, ovn=change.reference.ovn)
+        self._store.save(modified, flight, actor=actor, action="modify")
+        self._announce(modified, change)
+        return modified
+
+    def check(
+        self, partner: str, ours: Sequence[Volume4D], priority: int, ignore: str | None = None
+    ) -> None:
+        """Would these volumes be accepted now? Raises FlightRefused if not; changes nothing."""
+        self._deconflict(self._dss_for(partner), list(ours), priority, ignore=ignore)
 
     def activate(self, partner: str, actor: str, flight_id: str) -> Flight:
         flight, dss, ref = self._current(partner, flight_id)
@@ -412,6 +457,26 @@ class FlightService:
             return details
 
         return list(self._fetch_pool.map(fetch, refs))
+
+
+def mission_volumes(
+    mission: Mission,
+    *,
+    start: datetime,
+    ground_speed_mps: float,
+    margins: Margins = DEFAULT_MARGINS,
+    home_altitude_amsl_m: float | None = None,
+    geoid_undulation_m: float = 0.0,
+) -> list[Volume4D]:
+    """The 4D volumes a mission flown from ``start`` occupies."""
+    points = trajectory(
+        mission,
+        start=start,
+        ground_speed_mps=ground_speed_mps,
+        home_altitude_amsl_m=home_altitude_amsl_m,
+        geoid_undulation_m=geoid_undulation_m,
+    )
+    return volumes(points, margins)
 
 
 def _whose(ref: OperationalIntentRef) -> str:

@@ -109,12 +109,15 @@ def _write(conn: Connection, flight: Flight, previous: Flight | None) -> None:
     else:
         changed = conn.execute(
             text(
-                "UPDATE flights SET state = :state, ovn = :ovn "
+                "UPDATE flights SET state = :state, ovn = :ovn, volumes = :volumes, "
+                "priority = :priority "
                 "WHERE id = :id AND state = :previous_state AND ovn = :previous_ovn"
             ),
             {
                 "state": values["state"],
                 "ovn": values["ovn"],
+                "volumes": values["volumes"],
+                "priority": values["priority"],
                 "id": values["id"],
                 "previous_state": previous.state.value,
                 "previous_ovn": previous.ovn,
