@@ -10,13 +10,17 @@ plans a flight over HTTP (``POST /api/v1/flights``, a 10-waypoint route) and we 
 until its 201; it is ended (untimed) before the next, so each plan sees the same airspace.
 The baseline is the same node with no other flight in the area (ratio column).
 
-Not measured yet: two nodes exchanging details over /uss/v1 (the issue's setting) — a
-dronecoop USS does not yet ask peers for details.
+``--nodes 2`` (the issue's setting): a shared DSS and the two partners' own USS nodes on
+loopback (each its own SQLite store and key). The US USS plans the N flights; each ROK
+plan queries the DSS over HTTP, fetches every US flight's details from the US USS
+(``GET /uss/v1/operational_intents/{id}``, in parallel), creates its intent in the remote
+DSS and is stored; the US USS is notified (untimed, in the background).
 
 Usage::
 
     .venv/bin/python bench/flights.py                    # sqlite, 0/10/100 others, 40 plans
     .venv/bin/python bench/flights.py --store postgres   # needs DRONECOOP_TEST_PG_URL
+    .venv/bin/python bench/flights.py --nodes 2          # DSS + two USS nodes (SQLite)
 """
 
 from __future__ import annotations
@@ -89,15 +93,7 @@ def measure(
     try:
         with httpx.Client(base_url=url, timeout=60) as client:
             for k in range(others):  # beside ours, in its cells: same area, no conflict
-                lat = CENTRE[0] + 0.0009 * (k // 10)  # 100 m apart along our route
-                lng = CENTRE[1] - 0.0008 - 0.0007 * (k % 10)  # 70 to 630 m to its west
-                body = {
-                    "waypoints": [[lat, lng, 60.0], [lat + 0.0001, lng, 60.0]],
-                    "home": [lat, lng, 16.0],
-                    "start": start.isoformat(),
-                    "ground_speed_mps": 10.0,
-                }
-                r = client.post("/api/v1/flights", json=body, headers=us)
+                r = client.post("/api/v1/flights", json=other_flight(k, start), headers=us)
                 assert r.status_code == 201, r.text
             around = client.post(  # sanity: the DSS does put them around our route
                 "/dss/v1/operational_intent_references/query",
@@ -125,6 +121,81 @@ def measure(
         thread.join(30)
 
 
+def other_flight(k: int, start: datetime) -> dict[str, Any]:
+    """The k-th other flight: beside our route, in its cells, never in conflict with it."""
+    lat = CENTRE[0] + 0.0009 * (k // 10)  # 100 m apart along our route
+    lng = CENTRE[1] - 0.0008 - 0.0007 * (k % 10)  # 70 to 630 m to its west
+    return {
+        "waypoints": [[lat, lng, 60.0], [lat + 0.0001, lng, 60.0]],
+        "home": [lat, lng, 16.0],
+        "start": start.isoformat(),
+        "ground_speed_mps": 10.0,
+    }
+
+
+def measure_two_nodes(others: int, plans: int, folder: Path) -> tuple[list[float], int]:
+    from dronecoop.federation import Federation, LiveNode, bind, start_nodes
+    from dronecoop.trust.roles import Role
+
+    fed = Federation.create(folder, [("rok", "ROK"), ("us", "US")])
+    socks = [bind() for _ in range(3)]
+    port = [s.getsockname()[1] for s in socks]
+    dss_url = f"http://127.0.0.1:{port[0]}"
+    nodes = start_nodes(
+        [
+            LiveNode("dss", fed.dss_settings(port[0], rate_limit_per_s=0), socks[0]),
+            *(
+                LiveNode(p, fed.uss_settings(p, port[i], dss_url, rate_limit_per_s=0), socks[i])
+                for i, p in ((1, "rok"), (2, "us"))
+            ),
+        ]
+    )
+    start = (datetime.now(UTC) + timedelta(minutes=30)).replace(microsecond=0)
+
+    tokens = {
+        p: fed.partners[p].token(f"bench@{p}", Role.PLANNER, Role.OPERATOR) for p in ("rok", "us")
+    }
+
+    def crew(partner: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[partner]}"}
+
+    try:
+        with httpx.Client(timeout=60) as client:
+            for k in range(others):
+                r = client.post(
+                    f"{nodes[2].url}/api/v1/flights",
+                    json=other_flight(k, start),
+                    headers=crew("us"),
+                )
+                assert r.status_code == 201, r.text
+            samples = []
+            for _ in range(plans):
+                body = {
+                    "waypoints": route(*CENTRE),
+                    "home": [CENTRE[0], CENTRE[1], 16.0],
+                    "start": start.isoformat(),
+                    "ground_speed_mps": 10.0,
+                }
+                t0 = time.perf_counter()
+                r = client.post(f"{nodes[1].url}/api/v1/flights", json=body, headers=crew("rok"))
+                samples.append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 201, r.text
+                ended = client.post(
+                    f"{nodes[1].url}/api/v1/flights/{r.json()['id']}/end", headers=crew("rok")
+                )
+                assert ended.status_code == 200, ended.text
+            us_uss = fed.partners["us"].token("us-uss", "utm.strategic_coordination")
+            around = client.post(
+                f"{dss_url}/dss/v1/operational_intent_references/query",
+                json={"area_of_interest": _around(start)},
+                headers={"Authorization": f"Bearer {us_uss}"},
+            )
+            return samples, len(around.json()["operational_intent_references"])
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -132,7 +203,11 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--others", default="0,10,100", help="comma-separated densities")
     parser.add_argument("--plans", type=int, default=40, help="timed plans per row")
+    parser.add_argument("--nodes", type=int, choices=[1, 2], default=1, help="USS nodes")
     args = parser.parse_args()
+    if args.nodes == 2:
+        two_nodes(args)
+        return
     keys = {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
     rows, baseline = [], None
     for others in [int(x) for x in args.others.split(",")]:
@@ -157,6 +232,37 @@ def main() -> None:
         rows,
         caption="each plan: 10 waypoints -> volumes -> DSS query -> every other flight checked "
         "-> operational intent created -> flight stored and audited",
+    )
+
+
+def two_nodes(args: argparse.Namespace) -> None:
+    rows, baseline = [], None
+    for others in [int(x) for x in args.others.split(",")]:
+        with tempfile.TemporaryDirectory() as tmp:
+            samples, seen = measure_two_nodes(others, args.plans, Path(tmp))
+        p = percentiles(samples)
+        baseline = baseline or p.p50
+        ratio = f"{p.p50 / baseline:.2f}x"
+        rows.append(
+            (
+                others,
+                seen,
+                f"{samples[0]:.1f}",
+                f"{p.p50:.1f}",
+                f"{p.p95:.1f}",
+                f"{p.p99:.1f}",
+                ratio,
+            )
+        )
+    print_table(
+        f"plan-to-Accepted over HTTP, shared DSS + two USS nodes (SQLite), {args.plans} plans "
+        "per row",
+        ["peer flights", "in our cells", "first ms", "p50 ms", "p95 ms", "p99 ms", "p50 vs none"],
+        rows,
+        caption="each plan: volumes -> DSS query (HTTP) -> details of every peer flight from "
+        "the peer USS (HTTP, parallel; the first plan fetches them all, later plans reuse "
+        "those whose DSS version is unchanged) -> conflicts -> intent created in the DSS "
+        "(HTTP) -> stored and audited. Three nodes share this process (and its GIL).",
     )
 
 

@@ -9,6 +9,7 @@ the app is built (so its URL is known to its settings), until stopped.
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -30,6 +31,11 @@ START_TIMEOUT_S = 30.0
 LOOPBACK_AUDIENCES = ["localhost", "127.0.0.1"]
 
 
+@functools.cache
+def _key(path: Path) -> RSAPrivateKey:
+    return load_or_create_private_key(path)  # loading checks the key: ~40 ms, do it once
+
+
 @dataclass(frozen=True, slots=True)
 class FederationPartner:
     id: str
@@ -39,7 +45,7 @@ class FederationPartner:
     public_key_file: Path
 
     def key(self) -> RSAPrivateKey:
-        return load_or_create_private_key(self.private_key_file)
+        return _key(self.private_key_file)
 
     def token(self, sub: str, *roles_or_scopes: Role | str, audience: str = "localhost") -> str:
         """A token of this partner (its issuer, signed with its key)."""

@@ -291,3 +291,63 @@ def test_a_dss_that_is_down_gets_a_502_and_nothing_is_kept(cluster: Cluster) -> 
             node.stop()
     finally:
         silent.close()
+
+
+class CountingPeers:
+    """A real PeerClient that counts the details it fetched."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.fetched = inner, 0
+
+    def operational_intent(self, uss_base_url: str, entity_id: str) -> Any:
+        self.fetched += 1
+        return self.inner.operational_intent(uss_base_url, entity_id)
+
+
+def test_details_are_fetched_again_only_when_the_dss_version_changed(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    from dronecoop.auth.client_tokens import SelfSignedTokens
+    from dronecoop.flights.dss_client import RemoteDss
+    from dronecoop.flights.peers import PeerClient
+    from dronecoop.flights.service import FlightService, mission_volumes
+    from dronecoop.planning.geojson import mission_from_waypoints
+    from dronecoop.store.flights_sql import SqlFlightStore
+    from dronecoop.store.migrate import upgrade
+
+    start = START + timedelta(hours=14)
+    with cluster.planner(US) as us:
+        theirs = us.post("/api/v1/flights", json=plan_body(US_CROSSING, start))
+        assert theirs.status_code == 201, theirs.text
+    rok = cluster.fed.partners[ROK]
+    tokens = SelfSignedTokens(rok.key(), issuer=rok.issuer, subject="rok-uss")
+    url = f"sqlite:///{tmp_path / 'rok-cache.sqlite3'}"
+    upgrade(url)
+    store = SqlFlightStore(url)
+    http = httpx.Client(timeout=10)
+    peers = CountingPeers(PeerClient(tokens, http=http))
+    remote = RemoteDss(cluster.dss.url, "rok-uss", tokens, http=http)
+    service = FlightService(lambda _: remote, store, "http://127.0.0.1:9", peers=peers)  # type: ignore[arg-type]
+    parallel = [[lat, lng + 0.003, alt] for lat, lng, alt in US_CROSSING]
+    ours = mission_volumes(
+        mission_from_waypoints([tuple(w) for w in parallel]),  # type: ignore[misc]
+        start=start,
+        ground_speed_mps=12.0,
+        home_altitude_amsl_m=16.0,
+    )
+    try:
+        service.check(ROK, ours, 0)
+        service.check(ROK, ours, 0)
+        assert peers.fetched == 1  # unchanged in the DSS: the details fetched first still hold
+        with cluster.planner(US) as us:  # the US flight moves: a new version in the DSS
+            moved = us.put(
+                f"/api/v1/flights/{theirs.json()['id']}",
+                json=plan_body(US_CROSSING, start + timedelta(minutes=1)),
+            )
+            assert moved.status_code == 200, moved.text
+        service.check(ROK, ours, 0)
+        assert peers.fetched == 2
+    finally:
+        service.close()
+        store.close()
+        http.close()

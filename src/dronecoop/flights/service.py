@@ -18,12 +18,14 @@ it rather than making a second one.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from dronecoop.airspace.dss import Caller
 from dronecoop.airspace.errors import MissingKey, VersionMismatch
@@ -70,6 +72,31 @@ PLAN_ATTEMPTS = 3  # the airspace may change between the query and the create
 NO_EQUAL_PRIORITY_CONFLICTS = PriorityRules()
 DEFAULT_MARGINS = Margins()
 PEER_FETCH_WORKERS = 8
+FETCHED_CACHE_SIZE = 10_000
+V = TypeVar("V")
+
+
+class _Lru(Generic[V]):
+    """A small thread-safe LRU map (peers' details by intent id)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> V | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 class FlightRefused(PlanningError):
@@ -124,6 +151,7 @@ class FlightService:
         self._clock = clock
         self._fetch_pool = ThreadPoolExecutor(PEER_FETCH_WORKERS, thread_name_prefix="peer")
         self._references: dict[str, OperationalIntentRef] = {}
+        self._fetched = _Lru[IntentDetails](FETCHED_CACHE_SIZE)
 
     def close(self) -> None:
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
@@ -408,19 +436,20 @@ class FlightService:
             elif (peer := cached.get(ref.id)) is not None and peer.version == ref.version:
                 others.append(Operation(ref.id, _whose(ref), peer.priority, peer.volumes))
                 key.add(peer.ovn)
+            elif (known := self._fetched.get(ref.id)) is not None and (
+                known.reference.version == ref.version
+            ):
+                # Fetched before and unchanged since: the DSS bumps the version (and the
+                # OVN) on every change of the intent, so these are its current details.
+                others.append(_peer_operation(ref, known))
+                key.add(known.reference.ovn)
             else:
                 to_fetch.append(ref)
         for ref, outcome in zip(to_fetch, self._fetch_all(to_fetch), strict=True):
             if isinstance(outcome, IntentDetails):
-                others.append(
-                    Operation(
-                        ref.id,
-                        _whose(ref),
-                        outcome.priority,
-                        outcome.volumes + outcome.off_nominal_volumes,
-                    )
-                )
+                others.append(_peer_operation(ref, outcome))
                 key.add(outcome.reference.ovn)
+                self._fetched.put(ref.id, outcome)
             else:
                 others.append(
                     Operation(
@@ -477,6 +506,12 @@ def mission_volumes(
         geoid_undulation_m=geoid_undulation_m,
     )
     return volumes(points, margins)
+
+
+def _peer_operation(ref: OperationalIntentRef, details: IntentDetails) -> Operation:
+    return Operation(
+        ref.id, _whose(ref), details.priority, details.volumes + details.off_nominal_volumes
+    )
 
 
 def _whose(ref: OperationalIntentRef) -> str:
