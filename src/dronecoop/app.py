@@ -67,6 +67,7 @@ from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.store.peer_intents_sql import SqlPeerIntents
+from dronecoop.store.zones_sql import SqlZoneStore
 from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER, Partners
 from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
@@ -77,6 +78,8 @@ from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
 from dronecoop.web.responses import PROBLEM_JSON, OrjsonResponse, error_for_path
+from dronecoop.zones.http import build_uss_constraints_router, build_zones_router
+from dronecoop.zones.service import NotYourZone, ZoneNotFound, ZoneService
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +101,8 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     FlightNotFound: 404,
     NotYourFlight: 403,
     NotThisNodesPartner: 403,
+    ZoneNotFound: 404,
+    NotYourZone: 403,
     FlightEnded: 409,
     StaleFlight: 409,
 }
@@ -193,9 +198,14 @@ def build_token_source(settings: Settings) -> TokenSource | None:
 
 
 def build_flight_service(
-    settings: Settings, dss: DssService, store: SqlFlightStore, engine: Engine
-) -> FlightService:
-    """The partners' USS: on this node's DSS, or as ``uss_partner`` on a remote one."""
+    settings: Settings,
+    dss: DssService,
+    store: SqlFlightStore,
+    zones: SqlZoneStore,
+    engine: Engine,
+) -> tuple[FlightService, ZoneService]:
+    """The partners' USS (flights and zones): on this node's DSS, or as ``uss_partner`` on
+    a remote one."""
     tokens = build_token_source(settings)
     http = httpx.Client(timeout=settings.peer_timeout_s)
     peers = (
@@ -227,15 +237,18 @@ def build_flight_service(
                 local[partner] = LocalDss(dss, local_uss(partner))
             return local[partner]
 
-    return FlightService(
+    notifier = None if peers is None else Notifier(peers, settings.base_url)
+    flights = FlightService(
         dss_for,
         store,
         settings.base_url,
         peers=peers,
         peer_intents=SqlPeerIntents(settings.db_url, engine),
-        notifier=None if peers is None else Notifier(peers, settings.base_url),
+        notifier=notifier,
+        zones=zones,
         on_close=http.close,
     )
+    return flights, ZoneService(dss_for, zones, settings.base_url, notifier)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -355,7 +368,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if not settings.dss_url:  # else this node is a USS of a DSS elsewhere
         app.include_router(build_dss_router(dss, guard))
     flight_store = SqlFlightStore(settings.db_url, shared_engine)
-    flights = build_flight_service(settings, dss, flight_store, shared_engine)
+    zone_store = SqlZoneStore(settings.db_url, shared_engine)
+    flights, zone_service = build_flight_service(
+        settings, dss, flight_store, zone_store, shared_engine
+    )
     app.state.flights = flights
     audit_log = SqlAuditLog(settings.db_url, shared_engine)
     app.state.partners = partners
@@ -407,6 +423,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(build_flights_router(guard, flights, policy))
     app.include_router(build_peer_intents_router(guard, flights))
     app.include_router(build_flight_planning_router(guard, flights))
+    app.include_router(build_zones_router(guard, zone_service))
+    app.include_router(build_uss_constraints_router(guard, zone_service))
     app.include_router(build_uss_router(guard, flights, policy))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))

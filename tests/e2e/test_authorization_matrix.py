@@ -127,7 +127,31 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=planner,
     )
     assert kept.status_code == 201, kept.text
+    zone = node.post(
+        "/api/v1/zones",
+        json={
+            "geojson": {
+                "type": "Polygon",
+                "coordinates": [[[127.5, 37.5], [127.51, 37.5], [127.51, 37.51], [127.5, 37.51]]],
+            }
+        },
+        headers=planner,
+    )
+    assert zone.status_code == 201, zone.text
+    zone_kept = node.post(  # read over /uss/v1 after the matrix has withdrawn the first one
+        "/api/v1/zones",
+        json={
+            "geojson": {
+                "type": "Polygon",
+                "coordinates": [[[127.6, 37.5], [127.61, 37.5], [127.61, 37.51], [127.6, 37.51]]],
+            }
+        },
+        headers=planner,
+    )
+    assert zone_kept.status_code == 201, zone_kept.text
     return {
+        "zone_id": zone.json()["published"][0]["id"],
+        "zone_kept": zone_kept.json()["published"][0]["id"],
         "flight_kept": kept.json()["id"],
         "flight_id": flight.json()["id"],
         "entityid_oir": oir_id,
@@ -142,7 +166,13 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
 def fill(path: str, records: dict[str, str]) -> str:
     entity = "entityid_cr" if "/constraint_references/" in path else "entityid_oir"
     values = {
-        "entityid": records["flight_kept" if path.startswith("/uss/") else entity],
+        "entityid": records[
+            "zone_kept"
+            if path.startswith("/uss/v1/constraints/")
+            else "flight_kept"
+            if path.startswith("/uss/")
+            else entity
+        ],
         "subscriptionid": records["subscriptionid"],
         "ovn": "stale-ovn-" + "0" * 30,
         "version": "stale-version",
@@ -154,6 +184,7 @@ def fill(path: str, records: dict[str, str]) -> str:
         "record_id": records["entityid_oir"],
         "flight_id": records["flight_id"],
         "flight_plan_id": records["flight_id"],
+        "zone_id": records["zone_id"],
     }
     return path.format(**values)
 
@@ -182,7 +213,15 @@ QUERY = {
 
 
 def targets_record(path: str) -> bool:
-    names = ("entityid", "subscriptionid", "seq", "partner", "flight_id", "flight_plan_id")
+    names = (
+        "entityid",
+        "subscriptionid",
+        "seq",
+        "partner",
+        "flight_id",
+        "flight_plan_id",
+        "zone_id",
+    )
     return any(f"{{{p}}}" in path for p in names)
 
 

@@ -351,3 +351,49 @@ def test_details_are_fetched_again_only_when_the_dss_version_changed(
         service.close()
         store.close()
         http.close()
+
+
+def test_a_zone_published_on_one_uss_keeps_the_others_planners_out(cluster: Cluster) -> None:
+    import yaml
+
+    from tests.conftest import shared_file
+    from tests.e2e.test_dss_openapi_conformance import Conformance
+
+    start = START + timedelta(hours=16)
+    box = [[127.034, 36.964], [127.038, 36.964], [127.038, 36.968], [127.034, 36.968]]
+    with cluster.planner(ROK) as rok, cluster.planner(US) as us:
+        published = rok.post(
+            "/api/v1/zones",
+            json={
+                "geojson": {
+                    "type": "Feature",
+                    "properties": {"name": "Ammo depot", "lower_w84_m": 0, "upper_w84_m": 500},
+                    "geometry": {"type": "Polygon", "coordinates": [box]},
+                },
+                "start": start.isoformat(),
+                "end": (start + timedelta(hours=2)).isoformat(),
+            },
+        )
+        assert published.status_code == 201, published.text
+        [zone] = published.json()["published"]
+        refused = us.post("/api/v1/flights", json=plan_body(ROK_ROUTE, start))
+        assert refused.status_code == 409, refused.text
+        [conflict] = refused.json()["conflicts"]
+        # Its outline came from rok's USS: the zone's name and exact box, not a guess.
+        assert f"constraint {zone['id']} (PROHIBITED)" in conflict
+        beside = [[lat, lng + 0.006, alt] for lat, lng, alt in ROK_ROUTE]  # ~500 m east
+        assert us.post("/api/v1/flights", json=plan_body(beside, start)).status_code == 201
+        # The details a peer reads are the standard's Constraint.
+        spec = yaml.safe_load(
+            shared_file("specs/astm-f3548-21-utm.yaml").read_text(encoding="utf-8")
+        )
+        token = cluster.fed.partners[US].token(
+            "us-uss", "utm.constraint_processing", audience="127.0.0.1"
+        )
+        details = httpx.get(
+            f"{cluster.uss[ROK].url}/uss/v1/constraints/{zone['id']}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        body = Conformance(spec).check(details, "/uss/v1/constraints/{entityid}", 200)
+        assert len(body["constraint"]["reference"]["ovn"]) >= 16
+        assert rok.delete(f"/api/v1/zones/{zone['id']}").status_code == 200

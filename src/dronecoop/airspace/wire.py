@@ -267,7 +267,9 @@ def parse_operational_intent_reference(body: Any, field: str) -> OperationalInte
 
 
 def parse_constraint_reference(body: Any, field: str) -> ConstraintRef:
-    return ConstraintRef(**_ref_common(body, field))
+    common = _ref_common(body, field)
+    del common["uss_availability"]  # a constraint reference carries its manager's, unused here
+    return ConstraintRef(**common)
 
 
 # -- outgoing -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import httpx
 from dronecoop.airspace import wire
 from dronecoop.airspace.dss import (
     Caller,
+    ConstraintRequest,
     DssService,
     ImplicitSubscriptionRequest,
     OperationalIntentRequest,
@@ -37,7 +38,11 @@ from dronecoop.airspace.geo import Volume4D
 from dronecoop.airspace.model import ConstraintRef, OperationalIntentRef, SubscriptionID
 from dronecoop.auth.client_tokens import TokenSource, TokenUnavailable, audience_of
 from dronecoop.planning.area import area_of_interest
-from dronecoop.trust.roles import CONSTRAINT_PROCESSING, STRATEGIC_COORDINATION
+from dronecoop.trust.roles import (
+    CONSTRAINT_MANAGEMENT,
+    CONSTRAINT_PROCESSING,
+    STRATEGIC_COORDINATION,
+)
 
 DSS_TIMEOUT_S = 5.0
 T = TypeVar("T")
@@ -50,6 +55,12 @@ class DssUnavailable(AirspaceError):
 @dataclass(frozen=True, slots=True)
 class DssChange:
     reference: OperationalIntentRef
+    subscribers: list[SubscriberNotice]
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintChange:
+    reference: ConstraintRef
     subscribers: list[SubscriberNotice]
 
 
@@ -80,6 +91,14 @@ class DssClient(Protocol):
     ) -> DssChange: ...
 
     def delete_operational_intent(self, entity_id: str, ovn: str) -> DssChange: ...
+
+    def get_constraint(self, entity_id: str) -> ConstraintRef | None: ...
+
+    def put_constraint(
+        self, entity_id: str, ovn: str | None, volumes: Sequence[Volume4D], uss_base_url: str
+    ) -> ConstraintChange: ...
+
+    def delete_constraint(self, entity_id: str, ovn: str) -> ConstraintChange: ...
 
 
 class LocalDss:
@@ -127,6 +146,24 @@ class LocalDss:
     def delete_operational_intent(self, entity_id: str, ovn: str) -> DssChange:
         change = self._dss.delete_operational_intent(self._caller, entity_id, ovn)
         return DssChange(change.reference, change.subscribers)
+
+    def get_constraint(self, entity_id: str) -> ConstraintRef | None:
+        try:
+            return self._dss.get_constraint(self._caller, entity_id)
+        except NotFound:
+            return None
+
+    def put_constraint(
+        self, entity_id: str, ovn: str | None, volumes: Sequence[Volume4D], uss_base_url: str
+    ) -> ConstraintChange:
+        change = self._dss.put_constraint(
+            self._caller, entity_id, ovn, ConstraintRequest(area_of(volumes), uss_base_url)
+        )
+        return ConstraintChange(change.reference, change.subscribers)
+
+    def delete_constraint(self, entity_id: str, ovn: str) -> ConstraintChange:
+        change = self._dss.delete_constraint(self._caller, entity_id, ovn)
+        return ConstraintChange(change.reference, change.subscribers)
 
 
 class RemoteDss:
@@ -209,13 +246,55 @@ class RemoteDss:
             self._call("DELETE", f"/operational_intent_references/{entity_id}/{ovn}")
         )
 
+    def get_constraint(self, entity_id: str) -> ConstraintRef | None:
+        try:
+            body = self._call(
+                "GET", f"/constraint_references/{entity_id}", scope=CONSTRAINT_PROCESSING
+            )
+        except NotFound:
+            return None
+        return _parsed(
+            lambda: wire.parse_constraint_reference(
+                body.get("constraint_reference"), "constraint_reference"
+            )
+        )
+
+    def put_constraint(
+        self, entity_id: str, ovn: str | None, volumes: Sequence[Volume4D], uss_base_url: str
+    ) -> ConstraintChange:
+        path = f"/constraint_references/{entity_id}" + (f"/{ovn}" if ovn else "")
+        body = self._call(
+            "PUT",
+            path,
+            {"extents": [wire.volume4d(v) for v in volumes], "uss_base_url": uss_base_url},
+            scope=CONSTRAINT_MANAGEMENT,
+        )
+        return self._constraint_change(body)
+
+    def delete_constraint(self, entity_id: str, ovn: str) -> ConstraintChange:
+        body = self._call(
+            "DELETE", f"/constraint_references/{entity_id}/{ovn}", scope=CONSTRAINT_MANAGEMENT
+        )
+        return self._constraint_change(body)
+
+    def _constraint_change(self, body: dict[str, Any]) -> ConstraintChange:
+        reference = _parsed(
+            lambda: wire.parse_constraint_reference(
+                body.get("constraint_reference"), "constraint_reference"
+            )
+        )
+        return ConstraintChange(reference, self._notices(body))
+
     def _change(self, body: dict[str, Any]) -> DssChange:
         reference = _parsed(
             lambda: wire.parse_operational_intent_reference(
                 body.get("operational_intent_reference"), "operational_intent_reference"
             )
         )
-        notices = [
+        return DssChange(reference, self._notices(body))
+
+    def _notices(self, body: dict[str, Any]) -> list[SubscriberNotice]:
+        return [
             SubscriberNotice(
                 SubscriptionID(str(sub.get("subscription_id"))),
                 str(group.get("uss_base_url")),
@@ -226,7 +305,6 @@ class RemoteDss:
             for sub in group.get("subscriptions", [])
             if isinstance(sub, dict)
         ]
-        return DssChange(reference, notices)
 
     def _call(
         self,

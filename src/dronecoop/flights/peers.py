@@ -21,9 +21,9 @@ from dronecoop.airspace import wire
 from dronecoop.airspace.dss import SubscriberNotice
 from dronecoop.airspace.errors import BadRequest
 from dronecoop.airspace.geo import Volume4D
-from dronecoop.airspace.model import OperationalIntentRef
+from dronecoop.airspace.model import ConstraintRef, OperationalIntentRef, UssAvailability
 from dronecoop.auth.client_tokens import TokenSource, TokenUnavailable, audience_of
-from dronecoop.trust.roles import STRATEGIC_COORDINATION
+from dronecoop.trust.roles import CONSTRAINT_PROCESSING, STRATEGIC_COORDINATION
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,43 @@ class IntentDetails:
     volumes: tuple[Volume4D, ...]
     off_nominal_volumes: tuple[Volume4D, ...]
     priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintDetails:
+    """A constraint as its managing USS describes it (``Constraint``)."""
+
+    reference: ConstraintRef
+    volumes: tuple[Volume4D, ...]
+    type: str
+
+
+def parse_constraint(body: Any, field: str = "constraint") -> ConstraintDetails:
+    obj = wire.require_object(body, field)
+    reference = wire.parse_constraint_reference(obj.get("reference"), f"{field}.reference")
+    details = wire.require_object(obj.get("details"), f"{field}.details")
+    volumes = details.get("volumes")
+    if not isinstance(volumes, list):
+        raise BadRequest(f"{field}.details.volumes must be a list")
+    return ConstraintDetails(
+        reference=reference,
+        volumes=tuple(
+            wire.parse_volume4d(v, f"{field}.details.volumes[{i}]") for i, v in enumerate(volumes)
+        ),
+        type=str(details.get("type") or ""),
+    )
+
+
+def constraint_body(
+    reference: ConstraintRef, volumes: Sequence[Volume4D], kind: str
+) -> dict[str, Any]:
+    """The F3548 ``Constraint`` of one of our zones (real OVN: we manage it)."""
+    return {
+        "reference": wire.constraint_reference(
+            reference, show_ovn=True, availability=UssAvailability.UNKNOWN
+        ),
+        "details": {"volumes": [wire.volume4d(v) for v in volumes], "type": kind},
+    }
 
 
 def parse_operational_intent(body: Any, field: str = "operational_intent") -> IntentDetails:
@@ -113,17 +150,38 @@ class PeerClient:
         except (ValueError, BadRequest) as exc:
             raise PeerUnavailable(f"{url} sent malformed details: {exc}") from exc
 
-    def notify(self, uss_base_url: str, payload: dict[str, Any]) -> None:
-        url = f"{uss_base_url.rstrip('/')}/uss/v1/operational_intents"
+    def constraint(self, uss_base_url: str, entity_id: str) -> ConstraintDetails:
+        url = f"{uss_base_url.rstrip('/')}/uss/v1/constraints/{entity_id}"
+        response = self._request("GET", url, scope=CONSTRAINT_PROCESSING)
+        if response.status_code != 200:
+            raise PeerUnavailable(
+                f"{url} answered HTTP {response.status_code}: {_message(response)}"
+            )
+        try:
+            body = response.json()
+            return parse_constraint(body.get("constraint") if isinstance(body, dict) else None)
+        except (ValueError, BadRequest) as exc:
+            raise PeerUnavailable(f"{url} sent malformed details: {exc}") from exc
+
+    def notify(
+        self, uss_base_url: str, payload: dict[str, Any], kind: str = "operational_intents"
+    ) -> None:
+        url = f"{uss_base_url.rstrip('/')}/uss/v1/{kind}"
         response = self._request("POST", url, payload)
         if response.status_code not in (200, 204):
             raise PeerUnavailable(
                 f"{url} answered HTTP {response.status_code}: {_message(response)}"
             )
 
-    def _request(self, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None = None,
+        scope: str = STRATEGIC_COORDINATION,
+    ) -> httpx.Response:
         try:
-            token = self._tokens.token(audience_of(url), [STRATEGIC_COORDINATION])
+            token = self._tokens.token(audience_of(url), [scope])
             return self._http.request(
                 method, url, json=body, headers={"Authorization": f"Bearer {token}"}
             )
@@ -149,6 +207,29 @@ class Notifier:
     ) -> None:
         """Tell each subscriber (but ourselves) that ``entity_id`` is now ``intent``
         (None: deleted)."""
+        for url, subscriptions in self._grouped(subscribers).items():
+            payload: dict[str, Any] = {
+                "operational_intent_id": entity_id,
+                "subscriptions": subscriptions,
+            }
+            if intent is not None:
+                payload["operational_intent"] = intent
+            self._pool.submit(self._send, url, payload)
+
+    def constraint_changed(
+        self,
+        entity_id: str,
+        subscribers: Sequence[SubscriberNotice],
+        constraint: dict[str, Any] | None,
+    ) -> None:
+        """``POST /uss/v1/constraints`` to each subscriber (but ourselves)."""
+        for url, subscriptions in self._grouped(subscribers).items():
+            payload: dict[str, Any] = {"constraint_id": entity_id, "subscriptions": subscriptions}
+            if constraint is not None:
+                payload["constraint"] = constraint
+            self._pool.submit(self._send, url, payload, "constraints")
+
+    def _grouped(self, subscribers: Sequence[SubscriberNotice]) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
         for notice in subscribers:
             if notice.uss_base_url.rstrip("/") == self._own:
@@ -159,24 +240,16 @@ class Notifier:
                     "notification_index": notice.notification_index,
                 }
             )
-        for url, subscriptions in grouped.items():
-            payload: dict[str, Any] = {
-                "operational_intent_id": entity_id,
-                "subscriptions": subscriptions,
-            }
-            if intent is not None:
-                payload["operational_intent"] = intent
-            self._pool.submit(self._send, url, payload)
+        return grouped
 
-    def _send(self, url: str, payload: dict[str, Any]) -> None:
+    def _send(self, url: str, payload: dict[str, Any], kind: str = "operational_intents") -> None:
+        what = payload.get("operational_intent_id") or payload.get("constraint_id")
         for attempt in range(1, NOTIFY_ATTEMPTS + 1):
             try:
-                self._peers.notify(url, payload)
+                self._peers.notify(url, payload, kind)
             except PeerUnavailable as exc:
                 if attempt == NOTIFY_ATTEMPTS:
-                    logger.warning(
-                        "could not notify %s of %s: %s", url, payload["operational_intent_id"], exc
-                    )
+                    logger.warning("could not notify %s of %s: %s", url, what, exc)
             else:
                 return
 

@@ -31,6 +31,7 @@ from dronecoop.airspace.dss import Caller
 from dronecoop.airspace.errors import MissingKey, VersionMismatch
 from dronecoop.airspace.geo import Volume4D
 from dronecoop.airspace.model import (
+    ConstraintRef,
     Footprint,
     ManagerID,
     OperationalIntentRef,
@@ -41,6 +42,7 @@ from dronecoop.airspace.wire import OVN_HIDDEN
 from dronecoop.flights.dss_client import DssChange, DssClient, DssUnavailable, IntentWrite
 from dronecoop.flights.model import DETAIL_FIELDS, Flight, FlightState
 from dronecoop.flights.peers import (
+    ConstraintDetails,
     IntentDetails,
     Notifier,
     PeerClient,
@@ -59,8 +61,10 @@ from dronecoop.planning.mission import Mission
 from dronecoop.planning.volumes import Margins, trajectory, volumes
 from dronecoop.store.flights_sql import SqlFlightStore
 from dronecoop.store.peer_intents_sql import PeerIntent, SqlPeerIntents
+from dronecoop.store.zones_sql import SqlZoneStore
 from dronecoop.trust.roles import (
     CONFORMANCE_MONITORING_SA,
+    CONSTRAINT_MANAGEMENT,
     CONSTRAINT_PROCESSING,
     STRATEGIC_COORDINATION,
 )
@@ -136,6 +140,7 @@ class FlightService:
         peers: PeerClient | None = None,
         peer_intents: SqlPeerIntents | None = None,
         notifier: Notifier | None = None,
+        zones: SqlZoneStore | None = None,
         rules: PriorityRules = NO_EQUAL_PRIORITY_CONFLICTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_close: Callable[[], None] | None = None,
@@ -147,11 +152,13 @@ class FlightService:
         self._peers = peers
         self._peer_intents = peer_intents
         self._notifier = notifier
+        self._zones = zones
         self._rules = rules
         self._clock = clock
         self._fetch_pool = ThreadPoolExecutor(PEER_FETCH_WORKERS, thread_name_prefix="peer")
         self._references: dict[str, OperationalIntentRef] = {}
         self._fetched = _Lru[IntentDetails](FETCHED_CACHE_SIZE)
+        self._fetched_constraints = _Lru[ConstraintDetails](FETCHED_CACHE_SIZE)
 
     def close(self) -> None:
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
@@ -458,14 +465,54 @@ class FlightService:
                 )
                 if ref.ovn != OVN_HIDDEN:
                     key.add(ref.ovn)
-        others += [
-            Operation(c.id, c.partner or c.manager, 0, (_envelope(c.footprint),), kind="constraint")
-            for c in constraints
-        ]
+        others += self._constraint_operations(constraints)
         decision = decide(priority, find_conflicts(ours, others), self._rules)
         if not decision.accepted:
             raise FlightRefused(list(decision.blocking))
         return frozenset(key)
+
+    def _constraint_operations(self, constraints: list[ConstraintRef]) -> list[Operation]:
+        """Each constraint where it really is: this node's zones from its store, others'
+        from their USS (or, failing that, anywhere in their time window)."""
+        held = self._zones.get_many([c.id for c in constraints]) if self._zones else {}
+        operations, to_fetch = [], []
+        for ref in constraints:
+            zone = held.get(ref.id)
+            known = self._fetched_constraints.get(ref.id)
+            if zone is not None and not zone.withdrawn:
+                operations.append(
+                    Operation(ref.id, zone.partner, 0, zone.volumes, "constraint", zone.name)
+                )
+            elif known is not None and known.reference.version == ref.version:
+                operations.append(_constraint_operation(ref, known))
+            elif zone is None:
+                to_fetch.append(ref)
+        peers = self._peers
+
+        def fetch(ref: ConstraintRef) -> ConstraintDetails | str:
+            if peers is None:
+                return "this node has no credentials to ask other USSs"
+            try:
+                return peers.constraint(ref.uss_base_url, ref.id)
+            except PeerUnavailable as exc:
+                return str(exc)
+
+        for ref, outcome in zip(to_fetch, self._fetch_pool.map(fetch, to_fetch), strict=True):
+            if isinstance(outcome, ConstraintDetails):
+                self._fetched_constraints.put(ref.id, outcome)
+                operations.append(_constraint_operation(ref, outcome))
+            else:
+                operations.append(
+                    Operation(
+                        ref.id,
+                        _whose(ref),
+                        0,
+                        (_envelope(ref.footprint),),
+                        "constraint",
+                        f"no details: {outcome}; assumed to fill its whole area",
+                    )
+                )
+        return operations
 
     def _fetch_all(self, refs: list[OperationalIntentRef]) -> list[IntentDetails | str]:
         """Each intent's details from its USS, or why they could not be had."""
@@ -514,7 +561,12 @@ def _peer_operation(ref: OperationalIntentRef, details: IntentDetails) -> Operat
     )
 
 
-def _whose(ref: OperationalIntentRef) -> str:
+def _constraint_operation(ref: ConstraintRef, details: ConstraintDetails) -> Operation:
+    name = details.type or "restricted area"
+    return Operation(ref.id, _whose(ref), 0, details.volumes, "constraint", name)
+
+
+def _whose(ref: OperationalIntentRef | ConstraintRef) -> str:
     return ref.partner or str(ref.manager)
 
 
@@ -530,7 +582,12 @@ def local_uss(partner: str) -> Caller:
     return Caller(
         manager=ManagerID(f"{partner}-uss"),
         scopes=frozenset(
-            {STRATEGIC_COORDINATION, CONFORMANCE_MONITORING_SA, CONSTRAINT_PROCESSING}
+            {
+                STRATEGIC_COORDINATION,
+                CONFORMANCE_MONITORING_SA,
+                CONSTRAINT_PROCESSING,
+                CONSTRAINT_MANAGEMENT,
+            }
         ),
         partner=partner,
     )

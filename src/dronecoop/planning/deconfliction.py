@@ -58,7 +58,8 @@ class Conflict:
             else "at any altitude"
         )
         if self.other.kind == "constraint":
-            what = f"{self.other.partner}'s constraint {self.other.id}"
+            named = f" ({self.other.note})" if self.other.note else ""
+            what = f"{self.other.partner}'s constraint {self.other.id}{named}"
         elif self.other.kind == "unknown":
             why = f": {self.other.note}" if self.other.note else ""
             what = (

@@ -207,3 +207,19 @@ peer_intents = Table(
     Column("volumes", Text, nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
 )
+
+# Restricted areas a partner published as F3548 constraints (zones.model.Zone).
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("manager", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("restriction", String(32), nullable=False),
+    Column("volumes", Text, nullable=False),
+    Column("ovn", String(255), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("withdrawn", Boolean, nullable=False),
+    Column("source", Text, nullable=False),
+)

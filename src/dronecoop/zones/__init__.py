@@ -1,0 +1,1 @@
+"""Restricted areas partners publish (F3548 constraints): import, publish, share."""
