@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from rich.console import Console
 from rich.table import Table
 
@@ -44,6 +45,48 @@ US_SURVEY = {  # GeoJSON ([lon, lat]): the perimeter of the southern training ar
 }
 # High above the ROK recce route, at the same time: separated by altitude only.
 US_ISR = [[36.9560, 127.0100, 250.0], [36.9700, 127.0350, 250.0], [36.9780, 127.0440, 250.0]]
+# ED-269: a prohibited area round an ammunition supply point, 0-150 m above ground.
+ASP_ZONE = {
+    "title": "ROK Army temporary restrictions",
+    "features": [
+        {
+            "identifier": "RK-R-ASP1",
+            "country": "KOR",
+            "name": "Ammunition supply point",
+            "type": "COMMON",
+            "restriction": "PROHIBITED",
+            "reason": ["MILITARY"],
+            "applicability": [{"permanent": "YES"}],
+            "geometry": [
+                {
+                    "uomDimensions": "M",
+                    "lowerLimit": 0,
+                    "lowerVerticalReference": "AGL",
+                    "upperLimit": 150,
+                    "upperVerticalReference": "AGL",
+                    "horizontalProjection": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [
+                                [127.0420, 36.9520],
+                                [127.0480, 36.9520],
+                                [127.0480, 36.9580],
+                                [127.0420, 36.9580],
+                                [127.0420, 36.9520],
+                            ]
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
+}
+US_RESUPPLY = [[36.9500, 127.0350, 60.0], [36.9600, 127.0550, 60.0]]
+US_RESUPPLY_AROUND = [
+    [36.9500, 127.0350, 60.0],
+    [36.9490, 127.0520, 60.0],
+    [36.9600, 127.0550, 60.0],
+]
 US_MEDEVAC = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
 
 
@@ -108,6 +151,7 @@ def run_demo(
         )
         for p in uss
     }
+    _write_nodes(fed, workdir, {n.name: n.url for n in nodes})
     try:
         outcome = _story(console, crews)
         _summary(console, crews)
@@ -116,6 +160,7 @@ def run_demo(
         console.print(f"DSS API docs      {dss.url}/docs")
         for partner, node in uss.items():
             console.print(f"{partner.upper():4} API docs     {node.url}/docs")
+        console.print("plan as a partner: dronecoop flights plan FILE --start TIME --partner rok")
         console.print(
             f"tokens to call them: {workdir / 'tokens.env'} "
             '(source it, then: curl -H "Authorization: Bearer $ROK_TOKEN" '
@@ -207,6 +252,34 @@ def _story(console: Console, crews: dict[str, Crew]) -> dict[str, Any]:
     accepted(
         us, "medevac rehearsal", us.plan("medevac rehearsal", start=later.isoformat(), **medevac)
     )
+    zone = rok.client.post(
+        "/api/v1/zones",
+        json={"ed269": ASP_ZONE, "ground_amsl_m": HOME_AMSL_M, "start": now.isoformat()},
+    )
+    if zone.status_code != 201:
+        raise RuntimeError(f"the restricted area was not published: {zone.text}")
+    [asp] = zone.json()["published"]
+    console.print(
+        f"[green]✔[/] ROK publishes restricted area {asp['name']!r} (ED-269 import, "
+        f"{asp['restriction']}, 0-150 m above ground)  [dim]{asp['id']}[/]"
+    )
+    resupply = {"home": [US_RESUPPLY[0][0], US_RESUPPLY[0][1], HOME_AMSL_M]}
+    at = (t0 + timedelta(minutes=60)).isoformat()
+    through = us.plan("resupply", waypoints=US_RESUPPLY, start=at, **resupply)
+    if through.status_code != 409:
+        raise RuntimeError(
+            f"the resupply through the restricted area was not refused: {through.text}"
+        )
+    outcome["refused_by_zone"] = through.json()
+    console.print("[red]✘[/] US resupply straight across it: [bold]refused[/]")
+    for conflict in through.json()["conflicts"]:
+        console.print(f"    {conflict}")
+    console.print("  the US planner routes it south of the area")
+    accepted(
+        us,
+        "resupply around the restricted area",
+        us.plan("resupply", waypoints=US_RESUPPLY_AROUND, start=at, **resupply),
+    )
     activated = rok.client.post(f"/api/v1/flights/{recce['id']}/activate")
     if activated.status_code != 200:
         raise RuntimeError(f"activation failed: {activated.text}")
@@ -239,6 +312,22 @@ def _summary(console: Console, crews: dict[str, Crew]) -> None:
                 f"notified by {peer['manager']}",
             )
     console.print(table)
+
+
+def _write_nodes(fed: Federation, workdir: Path, urls: dict[str, str]) -> None:
+    """Where the nodes are, for `dronecoop flights ... --partner rok` to act as a partner."""
+    nodes = {
+        "dss": urls["dss"],
+        "partners": {
+            p: {
+                "url": urls[p],
+                "key_file": str(member.private_key_file.resolve()),
+                "issuer": member.issuer,
+            }
+            for p, member in fed.partners.items()
+        },
+    }
+    (workdir / "nodes.json").write_bytes(orjson.dumps(nodes, option=orjson.OPT_INDENT_2))
 
 
 def _tokens(fed: Federation, workdir: Path) -> None:

@@ -30,6 +30,15 @@ Token = Annotated[
     ),
 ]
 Sub = Annotated[str, typer.Option(help="Who you are, for a minted dev token.")]
+Partner = Annotated[
+    str | None,
+    typer.Option(
+        help="Act as this partner of the running `dronecoop demo` (rok, us): its USS and its "
+        "key, from var/demo/nodes.json.",
+        envvar="DRONECOOP_PARTNER",
+    ),
+]
+DEMO_NODES = Path("var/demo/nodes.json")
 
 
 @app.command("plan")
@@ -54,6 +63,7 @@ def plan(
     url: Url = "http://127.0.0.1:8082",
     token: Token = None,
     sub: Sub = "planner",
+    partner: Partner = None,
 ) -> None:
     """Plan a flight: accepted and published to the DSS, or refused with each conflict."""
     try:
@@ -74,7 +84,7 @@ def plan(
         body["home_altitude_amsl_m"] = home_altitude
     if not is_plan:
         body["altitude_m"] = altitude
-    with _client(url, token, sub, "planner") as client:
+    with _client(url, token, sub, "planner", partner) as client:
         r = client.post("/api/v1/flights", json=body)
     if r.status_code == 409:
         console.print(f"[bold red]refused[/]: {file.name} conflicts with other operations:")
@@ -92,10 +102,13 @@ def plan(
 
 @app.command("list")
 def list_flights(
-    url: Url = "http://127.0.0.1:8082", token: Token = None, sub: Sub = "observer"
+    url: Url = "http://127.0.0.1:8082",
+    token: Token = None,
+    sub: Sub = "observer",
+    partner: Partner = None,
 ) -> None:
     """The flights you may see."""
-    with _client(url, token, sub, "observer") as client:
+    with _client(url, token, sub, "observer", partner) as client:
         flights = _ok(client.get("/api/v1/flights"))["flights"]
     table = Table("flight", "partner", "state", "priority", "when (UTC)", "mission")
     for f in flights:
@@ -108,27 +121,41 @@ def list_flights(
 
 @app.command("activate")
 def activate(
-    flight_id: str, url: Url = "http://127.0.0.1:8082", token: Token = None, sub: Sub = "operator"
+    flight_id: str,
+    url: Url = "http://127.0.0.1:8082",
+    token: Token = None,
+    sub: Sub = "operator",
+    partner: Partner = None,
 ) -> None:
     """Activate one of your partner's flights."""
-    _transition(flight_id, "activate", url, token, sub)
+    _transition(flight_id, "activate", url, token, sub, partner)
 
 
 @app.command("end")
 def end(
-    flight_id: str, url: Url = "http://127.0.0.1:8082", token: Token = None, sub: Sub = "operator"
+    flight_id: str,
+    url: Url = "http://127.0.0.1:8082",
+    token: Token = None,
+    sub: Sub = "operator",
+    partner: Partner = None,
 ) -> None:
     """End one of your partner's flights (its operational intent leaves the DSS)."""
-    _transition(flight_id, "end", url, token, sub)
+    _transition(flight_id, "end", url, token, sub, partner)
 
 
-def _transition(flight_id: str, verb: str, url: str, token: str | None, sub: str) -> None:
-    with _client(url, token, sub, "operator") as client:
+def _transition(
+    flight_id: str, verb: str, url: str, token: str | None, sub: str, partner: str | None
+) -> None:
+    with _client(url, token, sub, "operator", partner) as client:
         flight = _ok(client.post(f"/api/v1/flights/{flight_id}/{verb}"))
     console.print(f"flight {flight['id']}: {flight['state']}")
 
 
-def _client(url: str, token: str | None, sub: str, role: str) -> httpx.Client:
+def _client(
+    url: str, token: str | None, sub: str, role: str, partner: str | None = None
+) -> httpx.Client:
+    if token is None and partner is not None:
+        url, token = _demo_partner(partner, sub, role)
     if token is None:
         from dronecoop.auth.devkeys import load_or_create_private_key, mint_token
 
@@ -144,6 +171,33 @@ def _client(url: str, token: str | None, sub: str, role: str) -> httpx.Client:
             audience="localhost",
         )
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def _demo_partner(partner: str, sub: str, role: str) -> tuple[str, str]:
+    """The URL of ``partner``'s USS in the running demo, and a token of that partner."""
+    from dronecoop.auth.devkeys import load_private_key, mint_token
+
+    try:
+        nodes = orjson.loads(DEMO_NODES.read_bytes())
+        entry = nodes["partners"][partner]
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise typer.BadParameter(
+            f"no running demo here ({DEMO_NODES} unreadable: {exc}): start `dronecoop demo`",
+            param_hint="--partner",
+        ) from exc
+    except KeyError as exc:
+        raise typer.BadParameter(
+            f"the demo has no partner {partner!r}: {', '.join(nodes.get('partners', {}))}",
+            param_hint="--partner",
+        ) from exc
+    token = mint_token(
+        load_private_key(Path(entry["key_file"])),
+        sub=f"{sub}@{partner}",
+        scopes=[f"dronecoop.role.{role}"],
+        audience="localhost",
+        issuer=entry["issuer"],
+    )
+    return str(entry["url"]), token
 
 
 def _ok(response: httpx.Response) -> Any:

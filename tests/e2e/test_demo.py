@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from dronecoop.demo import run_demo
@@ -22,11 +26,68 @@ def test_the_demo_refuses_the_crossing_then_accepts_it_later(tmp_path: Path) -> 
     assert "rok-uss's flight" in conflict
     assert "(priority 20)" in conflict
     assert outcome["accepted"]["rok"]
-    assert len(outcome["accepted"]["us"]) == 3
+    assert len(outcome["accepted"]["us"]) == 4
     assert "refused" in text
     assert "moves it to" in text
+    [by_zone] = outcome["refused_by_zone"]["conflicts"]
+    assert "(PROHIBITED: Ammunition supply point)" in by_zone  # named by ROK's USS
     assert "notified by rok-uss" in text  # the US USS learnt of the ROK recce
     assert "notified by us-uss" in text
     assert (tmp_path / "tokens.env").stat().st_mode & 0o777 == 0o600
     for name in ("dss", "rok", "us"):
         assert (tmp_path / f"{name}.sqlite3").exists()  # each node its own store
+
+
+def test_the_cli_acts_as_a_partner_of_the_running_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dronecoop import flights_cli
+    from dronecoop.cli import app
+
+    stop = threading.Event()
+    out = io.StringIO()
+    runner = threading.Thread(
+        target=run_demo,
+        args=(tmp_path,),
+        kwargs={"base_port": 0, "stop": stop, "console": Console(file=out, width=200)},
+    )
+    runner.start()
+    try:
+        nodes = tmp_path / "nodes.json"
+        deadline = time.monotonic() + 60
+        while "nodes running" not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert nodes.exists(), out.getvalue()
+        monkeypatch.setattr(flights_cli, "DEMO_NODES", nodes)
+        route = tmp_path / "route.geojson"
+        route.write_text(
+            '{"type": "LineString", "coordinates": [[127.10, 36.99], [127.11, 37.00]]}',
+            encoding="utf-8",
+        )
+        start = (datetime.now(UTC) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cli = CliRunner()
+        planned = cli.invoke(
+            app,
+            [
+                "flights",
+                "plan",
+                str(route),
+                "--start",
+                start,
+                "--home-altitude",
+                "20",
+                "--partner",
+                "us",
+            ],
+        )
+        assert planned.exit_code == 0, planned.output
+        assert "accepted" in planned.output
+        listed = cli.invoke(app, ["flights", "list", "--partner", "us"])
+        assert listed.exit_code == 0, listed.output
+        flight_id = planned.output.split("flight ")[1].split(" ")[0]
+        assert flight_id[:8] in listed.output  # the table may wrap the rest
+    finally:
+        stop.set()
+        runner.join(30)

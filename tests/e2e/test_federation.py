@@ -380,7 +380,7 @@ def test_a_zone_published_on_one_uss_keeps_the_others_planners_out(cluster: Clus
         assert refused.status_code == 409, refused.text
         [conflict] = refused.json()["conflicts"]
         # Its outline came from rok's USS: the zone's name and exact box, not a guess.
-        assert f"constraint {zone['id']} (PROHIBITED)" in conflict
+        assert f"constraint {zone['id']} (PROHIBITED: Ammo depot)" in conflict
         beside = [[lat, lng + 0.006, alt] for lat, lng, alt in ROK_ROUTE]  # ~500 m east
         assert us.post("/api/v1/flights", json=plan_body(beside, start)).status_code == 201
         # The details a peer reads are the standard's Constraint.

@@ -104,7 +104,7 @@ def build_uss_constraints_router(guard: Guard, zones: ZoneService) -> APIRouter:
         if zone is None or zone.withdrawn:
             raise NotFound(f"Requested constraint {entityid} not found")
         ref = await run_in_threadpool(zones.reference, zone)
-        body = constraint_body(ref, zone.volumes, zone.restriction.value)
+        body = constraint_body(ref, zone.volumes, zone.kind)
         return OrjsonResponse({"constraint": body})
 
     @route("POST", "", PEER_NOTIFY, "Notification of a changed constraint")

@@ -41,3 +41,8 @@ class Zone:
     created_at: datetime
     withdrawn: bool = False
     source: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """The F3548 ``ConstraintDetails.type`` peers see: restriction and name."""
+        return f"{self.restriction.value}: {self.name}"

@@ -58,7 +58,7 @@ class ZoneService:
             dss.delete_constraint(zone_id, change.reference.ovn)  # never an orphan in the DSS
             raise
         if self.notifier is not None:
-            body = constraint_body(change.reference, zone.volumes, zone.restriction.value)
+            body = constraint_body(change.reference, zone.volumes, zone.kind)
             self.notifier.constraint_changed(zone.id, change.subscribers, body)
         return zone
 
