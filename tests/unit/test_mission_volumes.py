@@ -13,7 +13,7 @@ from shapely.geometry import Point, Polygon
 
 from dronecoop.airspace.geo import PolygonOutline, Volume4D
 from dronecoop.planning.errors import PlanningError
-from dronecoop.planning.mission import AltitudeReference, Mission, Position
+from dronecoop.planning.mission import AltitudeReference, Mission, Position, SurveyArea
 from dronecoop.planning.qgc import NAV_WAYPOINT, read_plan
 from dronecoop.planning.volumes import FlightPoint, LocalFrame, Margins, trajectory, volumes
 from tests.conftest import shared_file
@@ -145,9 +145,9 @@ def test_every_position_of_a_real_plan_is_inside_its_volumes(name: str) -> None:
     points = trajectory(
         mission, start=START, ground_speed_mps=speed, home_altitude_amsl_m=mission.home[2] or 0.0
     )
-    vols = volumes(points, MARGINS)
+    vols = volumes(points, MARGINS, mission.surveys)
     frame = LocalFrame(points[0].lat_deg, points[0].lng_deg)
-    assert all(holds(vols, frame, p) for p in points)
+    assert all(holds(vols, frame, p) for p in along(points, frame, steps=2))
     assert all(len(v.outline.vertices) <= 200 for v in vols)  # type: ignore[union-attr]
 
 
@@ -163,3 +163,70 @@ def test_a_mission_without_positions_or_speed_is_refused() -> None:
         trajectory(one, start=START, ground_speed_mps=10.0)
     with pytest.raises(PlanningError, match="ground speed"):
         trajectory(one, start=START, ground_speed_mps=0.0, home_altitude_amsl_m=10.0)
+
+
+def test_a_survey_is_one_volume_over_its_polygon_for_its_whole_sweep() -> None:
+    mission = read_plan(shared_file("data/plans/px4_survey_small_zurich.plan").read_bytes())
+    [survey] = mission.surveys
+    assert len(survey.polygon) == 4
+    assert 0 <= survey.first < survey.last < len(mission.positions)
+    points = trajectory(
+        mission, start=START, ground_speed_mps=1.0, home_altitude_amsl_m=mission.home[2] or 0.0
+    )  # slow: the sweep takes many path volumes
+    with_area = volumes(points, MARGINS, mission.surveys)
+    as_path = volumes(points, MARGINS)
+    assert len(with_area) < len(as_path)
+    frame = LocalFrame(points[0].lat_deg, points[0].lng_deg)
+    sweep = [
+        v
+        for v in with_area
+        if v.time_start <= points[survey.first + 1].at  # type: ignore[operator]
+        and v.time_end >= points[survey.last + 1].at  # type: ignore[operator]
+    ]
+    [area] = sweep  # one volume spans the whole sweep
+    outline = Polygon([frame.to_local(c.lat_deg, c.lng_deg) for c in area.outline.vertices])  # type: ignore[union-attr]
+    for lat, lng in survey.polygon:  # and holds the whole polygon
+        assert outline.contains(Point(frame.to_local(lat, lng)))
+    fast = trajectory(
+        mission, start=START, ground_speed_mps=15.0, home_altitude_amsl_m=mission.home[2] or 0.0
+    )  # fast: one path volume holds it all, fewer than path + area
+    assert len(volumes(fast, MARGINS, mission.surveys)) == len(volumes(fast, MARGINS)) == 1
+
+
+@given(
+    width=st.floats(100.0, 800.0),
+    height=st.floats(100.0, 800.0),
+    lines=st.integers(2, 8),
+    overshoot=st.floats(0.0, 40.0),
+    before=st.booleans(),
+    after=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_every_moment_of_a_survey_mission_is_inside_a_volume(
+    width: float, height: float, lines: int, overshoot: float, before: bool, after: bool
+) -> None:
+    """A lawn-mower sweep (turns overshooting the polygon) with legs before and after."""
+    frame = LocalFrame(HUMPHREYS.lat_deg, HUMPHREYS.lng_deg)
+    x0, y0 = 300.0, 200.0
+    corners = [(x0, y0), (x0 + width, y0), (x0 + width, y0 + height), (x0, y0 + height)]
+    polygon = tuple(frame.to_latlng(x, y) for x, y in corners)
+    sweep = []
+    for k in range(lines):
+        y = y0 + height * k / (lines - 1)
+        xs = (x0 - overshoot, x0 + width + overshoot)
+        for x in xs if k % 2 == 0 else reversed(xs):
+            sweep.append(frame.to_latlng(x, y))
+    route = ([frame.to_latlng(100.0, 100.0)] if before else []) + sweep
+    route += [frame.to_latlng(-200.0, 500.0)] if after else []
+    first = 1 if before else 0
+    mission = Mission(
+        home=(HUMPHREYS.lat_deg, HUMPHREYS.lng_deg, 16.0),
+        positions=tuple(
+            Position(lat, lng, 80.0, AltitudeReference.HOME, NAV_WAYPOINT) for lat, lng in route
+        ),
+        surveys=(SurveyArea(polygon, first, first + len(sweep) - 1),),
+    )
+    points = trajectory(mission, start=START, ground_speed_mps=8.0)
+    vols = volumes(points, MARGINS, mission.surveys)
+    for p in along(points, frame):
+        assert holds(vols, frame, p), p

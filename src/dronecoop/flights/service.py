@@ -552,7 +552,7 @@ def mission_volumes(
         home_altitude_amsl_m=home_altitude_amsl_m,
         geoid_undulation_m=geoid_undulation_m,
     )
-    return volumes(points, margins)
+    return volumes(points, margins, mission.surveys)
 
 
 def _peer_operation(ref: OperationalIntentRef, details: IntentDetails) -> Operation:

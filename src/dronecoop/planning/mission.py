@@ -51,6 +51,15 @@ class Geofence:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyArea:
+    """An area the aircraft sweeps (a QGC survey): its polygon and the positions that fly it."""
+
+    polygon: tuple[tuple[float, float], ...]  # (lat, lng)
+    first: int  # index of its first position in Mission.positions
+    last: int  # index of its last position (inclusive)
+
+
+@dataclass(frozen=True, slots=True)
 class Mission:
     """What the aircraft will do; ``document`` keeps the source file for a faithful export."""
 
@@ -61,4 +70,5 @@ class Mission:
     cruise_speed_mps: float | None = None
     hover_speed_mps: float | None = None
     returns_home: bool = False  # ends with RETURN_TO_LAUNCH
+    surveys: tuple[SurveyArea, ...] = ()
     document: dict[str, Any] | None = field(default=None, compare=False, repr=False)

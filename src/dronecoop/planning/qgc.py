@@ -25,6 +25,7 @@ from dronecoop.planning.mission import (
     Geofence,
     Mission,
     Position,
+    SurveyArea,
 )
 
 # MAV_FRAME values and the reference they measure altitude from.
@@ -79,7 +80,9 @@ def plan_from_document(document: Any) -> Mission:
         raise PlanFileError("mission.items must be a list")
     positions: list[Position] = []
     returns_home = False
-    for where, item in _simple_items(items):
+    survey_spans: dict[int, list[int]] = {}  # survey item index -> its position indices
+    survey_polygons: dict[int, tuple[tuple[float, float], ...]] = {}
+    for where, item, survey in _simple_items(items):
         command = item.get("command")
         if not isinstance(command, int):
             raise PlanFileError(f"{where}: command must be an integer MAV_CMD")
@@ -95,6 +98,10 @@ def plan_from_document(document: Any) -> Mission:
             raise PlanFileError(f"{where}: MAVLink frame {frame!r} has no global altitude")
         if command in _TAKEOFFS and lat == 0 and lng == 0:
             lat, lng = home_lat, home_lng  # ArduPilot: take off where you are
+        if survey is not None:
+            number, polygon = survey
+            survey_polygons[number] = polygon
+            survey_spans.setdefault(number, []).append(len(positions))
         positions.append(
             Position(
                 lat_deg=_lat(lat, where),
@@ -105,6 +112,10 @@ def plan_from_document(document: Any) -> Mission:
             )
         )
     return Mission(
+        surveys=tuple(
+            SurveyArea(survey_polygons[n], min(span), max(span))
+            for n, span in sorted(survey_spans.items())
+        ),
         home=(home_lat, home_lng, home_alt),
         positions=tuple(positions),
         geofence=_geofence(document.get("geoFence")),
@@ -180,17 +191,21 @@ def write_plan(mission: Mission) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
 
+Survey = tuple[int, tuple[tuple[float, float], ...]]  # (item index, polygon (lat, lng))
+
+
 def _simple_items(
-    items: list[Any], where: str = "mission.items"
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every MAVLink item in flight order, complex items replaced by the items they store."""
+    items: list[Any], where: str = "mission.items", survey: Survey | None = None
+) -> Iterator[tuple[str, dict[str, Any], Survey | None]]:
+    """Every MAVLink item in flight order, complex items replaced by the items they store;
+    the items a survey stores come with that survey (its item index and polygon)."""
     for i, item in enumerate(items):
         here = f"{where}[{i}]"
         if not isinstance(item, dict):
             raise PlanFileError(f"{here} must be an object")
         kind = item.get("type")
         if kind == "SimpleItem":
-            yield here, item
+            yield here, item, survey
         elif kind == "ComplexItem":
             complex_type = item.get("complexItemType", "?")
             stored = item.get("TransectStyleComplexItem", {}).get("Items")
@@ -199,9 +214,22 @@ def _simple_items(
                     f"{here}: {complex_type} stores no generated MAVLink items; open the plan "
                     "in QGroundControl so that it generates them, save it, and import again"
                 )
-            yield from _simple_items(stored, f"{here}.{complex_type}.Items")
+            area = _survey_polygon(item, here) if complex_type == "survey" else None
+            inner = (i, area) if area is not None else survey
+            yield from _simple_items(stored, f"{here}.{complex_type}.Items", inner)
         else:
             raise PlanFileError(f"{here}: unknown item type {kind!r}")
+
+
+def _survey_polygon(item: Mapping[str, Any], where: str) -> tuple[tuple[float, float], ...] | None:
+    raw = item.get("polygon")
+    if not isinstance(raw, list) or len(raw) < 3:
+        return None  # no area to speak of: the stored items' path is used instead
+    return tuple(
+        (_lat(p[0], f"{where}.polygon"), _lng(p[1], f"{where}.polygon"))
+        for p in raw
+        if isinstance(p, list) and len(p) >= 2
+    )
 
 
 def _coordinates(item: Mapping[str, Any], where: str) -> tuple[Any, Any, float]:

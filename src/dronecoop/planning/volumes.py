@@ -2,7 +2,8 @@
 
 1. ``trajectory``: where the aircraft is when — from home, through every position, at a
    constant ground speed, with altitudes turned into metres above the WGS-84 ellipsoid.
-2. ``volumes``: consecutive legs grouped while a group lasts at most
+2. ``volumes``: a survey becomes one volume, its area (with the path flown over it) for
+   its whole sweep; other consecutive legs are grouped while a group lasts at most
    ``Margins.max_volume_s``; each group becomes its legs buffered by the lateral margin
    (in a local azimuthal-equidistant frame), its altitude band widened by the vertical
    margin, and its time window widened by the time margin. Neighbouring groups share
@@ -22,10 +23,11 @@ from datetime import datetime, timedelta
 import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
 
 from dronecoop.airspace.geo import LatLng, PolygonOutline, Volume4D
 from dronecoop.planning.errors import PlanningError
-from dronecoop.planning.mission import AltitudeReference, Mission
+from dronecoop.planning.mission import AltitudeReference, Mission, SurveyArea
 
 SIMPLIFY_TOLERANCE_M = 2.0
 MAX_VERTICES = 200  # per outline; far below what the DSS accepts
@@ -120,11 +122,50 @@ def trajectory(
     return points
 
 
-def volumes(points: Sequence[FlightPoint], margins: Margins = Margins()) -> list[Volume4D]:
-    """The fewest volumes, each at most ``max_volume_s`` long, that hold the whole flight."""
+def volumes(
+    points: Sequence[FlightPoint],
+    margins: Margins = Margins(),
+    surveys: Sequence[SurveyArea] = (),
+) -> list[Volume4D]:
+    """The fewest volumes that hold the whole flight: its legs in volumes of at most
+    ``max_volume_s``, or — when that takes fewer volumes — each survey
+    (``Mission.surveys``; ``points`` as ``trajectory`` made them, home first) as one volume
+    over its area for its whole sweep and the other stretches as legs. Neighbours share
+    their boundary point, so no moment is left out."""
     if len(points) < 2:
         raise PlanningError("a trajectory needs at least two points")
     frame = LocalFrame(points[0].lat_deg, points[0].lng_deg)
+    as_path = _path_volumes(points, margins, frame)
+    if not surveys:
+        return as_path
+    with_areas = _with_survey_areas(points, margins, surveys, frame)
+    return with_areas if len(with_areas) < len(as_path) else as_path
+
+
+def _with_survey_areas(
+    points: Sequence[FlightPoint],
+    margins: Margins,
+    surveys: Sequence[SurveyArea],
+    frame: LocalFrame,
+) -> list[Volume4D]:
+    result: list[Volume4D] = []
+    cursor = 0
+    for survey in sorted(surveys, key=lambda a: a.first):
+        first, last = survey.first + 1, survey.last + 1  # home is point 0
+        if first < cursor or last >= len(points) or last <= first:
+            continue  # overlapping or out of range: its legs are covered as a path
+        if first > cursor:
+            result += _path_volumes(points[cursor : first + 1], margins, frame)
+        result.append(_survey_volume(points[first : last + 1], survey, margins, frame))
+        cursor = last
+    if cursor < len(points) - 1:
+        result += _path_volumes(points[cursor:], margins, frame)
+    return result
+
+
+def _path_volumes(
+    points: Sequence[FlightPoint], margins: Margins, frame: LocalFrame
+) -> list[Volume4D]:
     samples = _cut_long_legs(points, margins.max_volume_s / LEG_SAMPLES_PER_VOLUME, frame)
     result: list[Volume4D] = []
     group = [samples[0]]
@@ -139,6 +180,17 @@ def volumes(points: Sequence[FlightPoint], margins: Margins = Margins()) -> list
         group.append(point)
     result.append(_volume(group, margins, frame))
     return result
+
+
+def _survey_volume(
+    group: Sequence[FlightPoint], survey: SurveyArea, margins: Margins, frame: LocalFrame
+) -> Volume4D:
+    """The survey's polygon joined with the path actually flown over it (turns may
+    overshoot the polygon), buffered by the lateral margin, for the whole sweep."""
+    area = Polygon([frame.to_local(lat, lng) for lat, lng in survey.polygon]).buffer(0)
+    xy = [frame.to_local(p.lat_deg, p.lng_deg) for p in group]
+    path = LineString(xy) if len(set(xy)) > 1 else Point(xy[0])
+    return _bounded_volume(shapely.union(area, path), group, margins, frame)
 
 
 def _cut_long_legs(
@@ -164,14 +216,22 @@ def _cut_long_legs(
 def _volume(group: Sequence[FlightPoint], margins: Margins, frame: LocalFrame) -> Volume4D:
     xy = [frame.to_local(p.lat_deg, p.lng_deg) for p in group]
     path = LineString(xy) if len(set(xy)) > 1 else Point(xy[0])
+    return _bounded_volume(path, group, margins, frame)
+
+
+def _bounded_volume(
+    shape: BaseGeometry, group: Sequence[FlightPoint], margins: Margins, frame: LocalFrame
+) -> Volume4D:
+    """``shape`` (local metres) buffered by the lateral margin, at most MAX_VERTICES
+    vertices, with ``group``'s altitudes and times widened by the margins."""
     tolerance = SIMPLIFY_TOLERANCE_M
-    area = path.buffer(margins.lateral_m + tolerance, quad_segs=4)
-    outline = area.simplify(tolerance, preserve_topology=True)
+    area = shape.buffer(margins.lateral_m + tolerance, quad_segs=4)
+    outline = _polygon(area.simplify(tolerance, preserve_topology=True))
     while len(outline.exterior.coords) - 1 > MAX_VERTICES:
         tolerance *= 2
-        outline = path.buffer(margins.lateral_m + tolerance, quad_segs=4).simplify(tolerance)
-    if not isinstance(outline, Polygon):  # a buffer of a connected path is one polygon
-        outline = shapely.convex_hull(outline)
+        outline = _polygon(
+            shape.buffer(margins.lateral_m + tolerance, quad_segs=4).simplify(tolerance)
+        )
     vertices = tuple(LatLng(*frame.to_latlng(x, y)) for x, y in list(outline.exterior.coords)[:-1])
     altitudes = [p.altitude_w84_m for p in group]
     return Volume4D(
@@ -181,3 +241,13 @@ def _volume(group: Sequence[FlightPoint], margins: Margins, frame: LocalFrame) -
         time_start=group[0].at - timedelta(seconds=margins.time_s),
         time_end=group[-1].at + timedelta(seconds=margins.time_s),
     )
+
+
+def _polygon(shape: BaseGeometry) -> Polygon:
+    """A buffer of a connected shape is one polygon; anything else, its convex hull."""
+    if isinstance(shape, Polygon):
+        return shape
+    hull = shapely.convex_hull(shape)
+    if not isinstance(hull, Polygon):
+        raise PlanningError("a volume's outline collapsed to a line or a point")
+    return hull
