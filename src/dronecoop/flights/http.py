@@ -8,10 +8,8 @@ details reach only the partners its releasability allows, field by field.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -22,6 +20,7 @@ from dronecoop.flights.model import Flight
 from dronecoop.flights.service import FlightService, mission_volumes
 from dronecoop.planning.errors import PlanFileError
 from dronecoop.planning.geojson import mission_from_geojson, mission_from_waypoints
+from dronecoop.planning.inputs import json_object, rfc3339
 from dronecoop.planning.mission import AltitudeReference, Mission
 from dronecoop.planning.qgc import plan_from_document
 from dronecoop.trust.partners import PartnerID
@@ -60,9 +59,9 @@ def build_flights_router(
     @route("POST", "", PLAN, "Plan a flight: deconflicted, then published to the DSS")
     async def plan(request: Request) -> Response:
         principal = guard.admit(request, PLAN)
-        body = _object(await request.body())
+        body = json_object(await request.body())
         mission = _mission(body)
-        start = _time(body.get("start"))
+        start = rfc3339(body.get("start"), "start")
         speed = _number(
             body, "ground_speed_mps", mission.cruise_speed_mps or DEFAULT_GROUND_SPEED_MPS
         )
@@ -87,14 +86,14 @@ def build_flights_router(
     async def modify(request: Request, flight_id: str) -> Response:
         principal = guard.admit(request, PLAN)
         await visible(principal.partner, flight_id)
-        body = _object(await request.body())
+        body = json_object(await request.body())
         mission = _mission(body)
         speed = _number(
             body, "ground_speed_mps", mission.cruise_speed_mps or DEFAULT_GROUND_SPEED_MPS
         )
         ours = mission_volumes(
             mission,
-            start=_time(body.get("start")),
+            start=rfc3339(body.get("start"), "start"),
             ground_speed_mps=speed,
             home_altitude_amsl_m=_optional_number(body, "home_altitude_amsl_m"),
             geoid_undulation_m=_number(body, "geoid_undulation_m", 0.0),
@@ -177,16 +176,6 @@ def _meta(flight: Flight) -> RecordMeta:
     )
 
 
-def _object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise PlanFileError(f"body is not JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise PlanFileError("body must be a JSON object")
-    return body
-
-
 def _mission(body: dict[str, Any]) -> Mission:
     sources = [k for k in ("plan", "geojson", "waypoints") if k in body]
     if len(sources) != 1:
@@ -214,18 +203,6 @@ def _mission(body: dict[str, Any]) -> Mission:
         home=home_tuple,
         returns_home=bool(body.get("returns_home", False)),
     )
-
-
-def _time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise PlanFileError('"start" must be an RFC 3339 time, e.g. "2026-12-01T09:00:00Z"')
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise PlanFileError(f'"start" is not an RFC 3339 time: {value!r}') from exc
-    if moment.tzinfo is None:
-        raise PlanFileError('"start" needs a time zone (Z for UTC)')
-    return moment
 
 
 def _number(body: dict[str, Any], key: str, default: float) -> float:

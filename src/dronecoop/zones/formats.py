@@ -15,6 +15,7 @@ from typing import Any
 
 from dronecoop.airspace.geo import CircleOutline, LatLng, PolygonOutline, Volume4D
 from dronecoop.planning.errors import PlanFileError
+from dronecoop.planning.inputs import rfc3339
 from dronecoop.zones.model import Restriction, ZoneDraft
 
 FT = 0.3048
@@ -167,15 +168,10 @@ def _windows(
 
 
 def _time(value: Any, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise PlanFileError(f"ED-269 {where} must be a date-time")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise PlanFileError(f"ED-269 {where} is not a date-time: {value!r}") from exc
-    if moment.tzinfo is None:
-        raise PlanFileError(f"ED-269 {where} needs a time zone: {value!r}")
-    return moment
+        return rfc3339(value, where)
+    except PlanFileError as exc:
+        raise PlanFileError(f"ED-269 {exc}") from exc
 
 
 def _projection(value: Any, where: str) -> PolygonOutline | CircleOutline:

@@ -21,6 +21,7 @@ from dronecoop.airspace.errors import AirspaceError, BadRequest, NotFound
 from dronecoop.flights.codec import volume_json
 from dronecoop.flights.peers import constraint_body, parse_constraint
 from dronecoop.planning.errors import PlanFileError, PlanningError
+from dronecoop.planning.inputs import json_object, rfc3339
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
 from dronecoop.trust.roles import CONSTRAINT_MANAGEMENT, CONSTRAINT_PROCESSING, Permission
@@ -60,7 +61,7 @@ def build_zones_router(guard: Guard, zones: ZoneService) -> APIRouter:
     @route("POST", "", PUBLISH, "Publish restricted areas from GeoJSON or ED-269")
     async def publish(request: Request) -> Response:
         principal = guard.admit(request, PUBLISH)
-        body = _object(await request.body())
+        body = json_object(await request.body())
         drafts, skipped = _drafts(body)
         published, failed = [], []
         for draft in drafts:
@@ -110,7 +111,11 @@ def build_uss_constraints_router(guard: Guard, zones: ZoneService) -> APIRouter:
     @route("POST", "", PEER_NOTIFY, "Notification of a changed constraint")
     async def notify(request: Request) -> Response:
         guard.admit(request, PEER_NOTIFY)
-        body = wire.require_object(_json(await request.body()), "notification")
+        try:
+            raw = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from exc
+        body = wire.require_object(raw, "notification")
         constraint_id = wire.required_str(body, "constraint_id", "notification")
         if not isinstance(body.get("subscriptions"), list):
             raise BadRequest('Required field "subscriptions" must be a list')
@@ -125,8 +130,8 @@ def build_uss_constraints_router(guard: Guard, zones: ZoneService) -> APIRouter:
 
 
 def _drafts(body: dict[str, Any]) -> tuple[list[ZoneDraft], list[str]]:
-    start = _time(body.get("start"), "start") if body.get("start") else datetime.now(UTC)
-    end = _time(body.get("end"), "end") if body.get("end") else start + DEFAULT_WINDOW
+    start = rfc3339(body.get("start"), "start") if body.get("start") else datetime.now(UTC)
+    end = rfc3339(body.get("end"), "end") if body.get("end") else start + DEFAULT_WINDOW
     if end <= start:
         raise PlanFileError('"end" must be after "start"')
     sources = [k for k in ("geojson", "ed269") if k in body]
@@ -155,25 +160,6 @@ def _json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from exc
-
-
-def _object(raw: bytes) -> dict[str, Any]:
-    body = _json(raw)
-    if not isinstance(body, dict):
-        raise PlanFileError("body must be a JSON object")
-    return body
-
-
-def _time(value: Any, name: str) -> datetime:
-    if not isinstance(value, str):
-        raise PlanFileError(f'"{name}" must be an RFC 3339 time')
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise PlanFileError(f'"{name}" is not an RFC 3339 time: {value!r}') from exc
-    if moment.tzinfo is None:
-        raise PlanFileError(f'"{name}" needs a time zone (Z for UTC)')
-    return moment
 
 
 def _number(body: dict[str, Any], key: str) -> float | None:
