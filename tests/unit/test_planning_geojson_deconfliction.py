@@ -51,6 +51,9 @@ def test_a_geojson_area_is_flown_round_and_a_collection_of_one_feature_is_accept
     m = mission_from_geojson(area, altitude_m=100.0, reference=AltitudeReference.AMSL)
     assert len(m.positions) == 4
     assert m.positions[0].lat_deg == m.positions[-1].lat_deg
+    [survey] = m.surveys  # the area is the survey: its volumes may be the polygon itself
+    assert (survey.first, survey.last) == (0, 3)
+    assert survey.polygon[1] == (36.96, 127.04)
 
 
 def test_geojson_out_and_back_and_through_a_plan_file() -> None:

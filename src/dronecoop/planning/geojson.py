@@ -2,18 +2,20 @@
 
 GeoJSON positions are ``[longitude, latitude(, altitude)]`` (RFC 7946 §3.1.1) — the other
 way round from a QGroundControl plan. A LineString is a route flown in order; a Polygon is
-an area (its outline is flown round, closing vertex included). Altitudes missing from the
+an area (its outline is flown round, closing vertex included, and it is the mission's
+survey area: its volumes may be the polygon itself, see ``planning.volumes``). Altitudes missing from the
 coordinates take ``altitude_m``; ``reference`` says what they are measured from.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dronecoop.planning.errors import PlanFileError
-from dronecoop.planning.mission import AltitudeReference, Mission, Position
+from dronecoop.planning.mission import AltitudeReference, Mission, Position, SurveyArea
 from dronecoop.planning.qgc import NAV_TAKEOFF, NAV_WAYPOINT
 
 
@@ -40,7 +42,11 @@ def mission_from_geojson(
     if not isinstance(ring, list) or len(ring) < 2:
         raise PlanFileError("GeoJSON route needs at least two positions")
     points = [_position(p, i, altitude_m) for i, p in enumerate(ring)]
-    return mission_from_waypoints(points, reference=reference, home=home)
+    mission = mission_from_waypoints(points, reference=reference, home=home)
+    if kind == "Polygon" and len(points) >= 3:
+        area = SurveyArea(tuple((lat, lng) for lat, lng, _ in points), 0, len(points) - 1)
+        mission = replace(mission, surveys=(area,))
+    return mission
 
 
 def mission_from_waypoints(
