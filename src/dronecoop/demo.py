@@ -90,6 +90,26 @@ US_RESUPPLY_AROUND = [
 US_MEDEVAC = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
 
 
+# Each partner's small fleet: (type, serial). The fleet registry (MRO) is to come; here
+# each mission names the aircraft that flies it, in the flight's details.
+FLEETS = {
+    "rok": [("RQ-101 Songgolmae", "ROK-RQ101-07"), ("RQ-101 Songgolmae", "ROK-RQ101-12")],
+    "us": [
+        ("MQ-1C Gray Eagle", "US-MQ1C-2231"),
+        ("RQ-7B Shadow", "US-RQ7B-0418"),
+        ("RQ-7B Shadow", "US-RQ7B-0422"),
+    ],
+}
+MISSION_AIRCRAFT = {
+    "recce": 0,
+    "patrol": 1,
+    "survey": 1,
+    "isr": 0,
+    "medevac rehearsal": 2,
+    "resupply": 2,
+}
+
+
 @dataclass
 class Crew:
     """A partner's planning cell: talks to its own USS with its own tokens."""
@@ -98,8 +118,9 @@ class Crew:
     client: httpx.Client
 
     def plan(self, what: str, **body: Any) -> httpx.Response:
+        kind, serial = FLEETS[self.partner][MISSION_AIRCRAFT[what]]
         body.setdefault("ground_speed_mps", 12.0)
-        body.setdefault("details", {"mission": what})
+        body.setdefault("details", {"mission": what, "aircraft": f"{kind} {serial}"})
         return self.client.post("/api/v1/flights", json=body)
 
 
@@ -192,13 +213,17 @@ def _story(console: Console, crews: dict[str, Crew]) -> dict[str, Any]:
             raise RuntimeError(f"{label} was not accepted: {response.text}")
         flight: dict[str, Any] = response.json()
         outcome["accepted"][crew.partner].append(flight["id"])
+        aircraft = flight["details"].get("aircraft", "")
         console.print(
-            f"[green]✔[/] {crew.partner.upper()} {label}: accepted, "
+            f"[green]✔[/] {crew.partner.upper()} {label} ({aircraft}): accepted, "
             f"{_volumes(flight)}, {_window(flight)}  [dim]{flight['id']}[/]"
         )
         return flight
 
     console.rule(f"morning of {t0:%Y-%m-%d}, times UTC")
+    for partner, fleet in FLEETS.items():
+        aircraft = ", ".join(f"{kind} {serial}" for kind, serial in fleet)
+        console.print(f"{partner.upper():4} fleet: {aircraft}")
     recce = accepted(
         rok,
         "recce north of the airfield",

@@ -106,17 +106,17 @@ class Federation:
     ) -> Settings:
         """A node that is ``partner``'s USS on the DSS at ``dss_url``."""
         member = self.partners[partner]
-        return Settings(
-            db_url=db_url or f"sqlite:///{self.workdir / f'{partner}.sqlite3'}",
-            port=port,
-            partners_file=self.partners_file,
-            dss_url=dss_url,
-            uss_partner=partner,
-            uss_signing_key_file=member.private_key_file,
-            uss_token_issuer=member.issuer,
-            auth_audiences=LOOPBACK_AUDIENCES,
-            **extra,
-        )
+        values: dict[str, Any] = {
+            "db_url": db_url or f"sqlite:///{self.workdir / f'{partner}.sqlite3'}",
+            "port": port,
+            "partners_file": self.partners_file,
+            "dss_url": dss_url,
+            "uss_partner": partner,
+            "uss_signing_key_file": member.private_key_file,
+            "uss_token_issuer": member.issuer,
+            "auth_audiences": LOOPBACK_AUDIENCES,
+        }
+        return Settings(**(values | extra))
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

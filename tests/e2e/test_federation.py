@@ -397,3 +397,93 @@ def test_a_zone_published_on_one_uss_keeps_the_others_planners_out(cluster: Clus
         body = Conformance(spec).check(details, "/uss/v1/constraints/{entityid}", 200)
         assert len(body["constraint"]["reference"]["ovn"]) >= 16
         assert rok.delete(f"/api/v1/zones/{zone['id']}").status_code == 200
+
+
+def test_a_uss_gets_its_tokens_by_the_oauth_client_credentials_grant(cluster: Cluster) -> None:
+    """The partner's authorization server (a real one on loopback) issues the USS's tokens."""
+    import base64
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    from dronecoop.auth.devkeys import mint_token
+
+    partner = cluster.fed.partners[US]
+    granted: list[dict[str, list[str]]] = []
+
+    class TokenEndpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            expected = "Basic " + base64.b64encode(b"us-uss:s3cret").decode()
+            if self.headers.get("Authorization") != expected or form.get("grant_type") != [
+                "client_credentials"
+            ]:
+                self.send_response(401)
+                self.end_headers()
+                self.wfile.write(b'{"error": "invalid_client"}')
+                return
+            granted.append(form)
+            token = mint_token(
+                partner.key(),
+                sub="us-uss",
+                scopes=form["scope"][0].split(),
+                audience=form["audience"][0],
+                issuer=partner.issuer,
+                lifetime_s=300,
+            )
+            body = json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 300})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    token_url = f"http://127.0.0.1:{server.server_address[1]}/oauth/token"
+    workdir = cluster.fed.workdir
+    try:
+        for secret, status in (("s3cret", 201), ("wrong", 502)):
+            sock = bind()
+            settings = cluster.fed.uss_settings(
+                US,
+                sock.getsockname()[1],
+                cluster.dss.url,
+                db_url=f"sqlite:///{workdir / f'us-oauth-{secret}.sqlite3'}",
+                uss_signing_key_file=None,
+                uss_oauth_token_url=token_url,
+                uss_oauth_client_id="us-uss",
+                uss_oauth_client_secret=secret,
+            )
+            node = LiveNode(f"us-oauth-{secret}", settings, sock).start()
+            try:
+                crew = partner.token("crew@us", Role.PLANNER, Role.OPERATOR)
+                r = httpx.post(
+                    f"{node.url}/api/v1/flights",
+                    json=plan_body(US_CROSSING, START + timedelta(hours=18)),
+                    headers={"Authorization": f"Bearer {crew}"},
+                    timeout=30,
+                )
+                assert r.status_code == status, r.text
+                if status == 502:
+                    assert "refused the client credentials" in r.json()["detail"]
+                else:
+                    ended = httpx.post(
+                        f"{node.url}/api/v1/flights/{r.json()['id']}/end",
+                        headers={"Authorization": f"Bearer {crew}"},
+                    )
+                    assert ended.status_code == 200, ended.text
+            finally:
+                node.stop()
+        assert {g["scope"][0] for g in granted} >= {
+            "utm.strategic_coordination",
+            "utm.constraint_processing",
+        }
+        assert all(g["audience"] == ["127.0.0.1"] for g in granted)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,8 +10,8 @@ coordinates take ``altitude_m``; ``reference`` says what they are measured from.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dronecoop.planning.errors import PlanFileError
