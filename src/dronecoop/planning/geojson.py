@@ -3,8 +3,9 @@
 GeoJSON positions are ``[longitude, latitude(, altitude)]`` (RFC 7946 §3.1.1) — the other
 way round from a QGroundControl plan. A LineString is a route flown in order; a Polygon is
 an area (its outline is flown round, closing vertex included, and it is the mission's
-survey area: its volumes may be the polygon itself, see ``planning.volumes``). Altitudes missing from the
-coordinates take ``altitude_m``; ``reference`` says what they are measured from.
+survey area: its volumes may be the polygon itself, see ``planning.volumes``). Altitudes
+missing from the coordinates take ``altitude_m``; ``reference`` says what they are
+measured from.
 """
 
 from __future__ import annotations
