@@ -15,6 +15,7 @@ from rich.console import Console
 
 from dronecoop import __version__
 from dronecoop.flights_cli import app as flights_app
+from dronecoop.logs_cli import app as logs_app
 from dronecoop.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ partners_app = typer.Typer(
 )
 app.add_typer(partners_app, name="partners")
 app.add_typer(flights_app, name="flights")
+app.add_typer(logs_app, name="logs")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")

@@ -1,0 +1,1 @@
+"""Flight logs in (PX4 ULog, ArduPilot DataFlash, MAVLink tlog): flights, health findings."""
