@@ -425,7 +425,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(build_flight_planning_router(guard, flights))
     app.include_router(build_zones_router(guard, zone_service))
     app.include_router(build_uss_constraints_router(guard, zone_service))
-    app.include_router(build_uss_router(guard, flights, policy))
+    app.include_router(build_uss_router(guard, flights, policy, dss.record_report))
     for method, path in PUBLIC_ROUTES:
         guard.policies.declare(method, path, RoutePolicy(public=True))
     unguarded = guard.policies.missing(list(route_keys(app.routes)))

@@ -235,3 +235,25 @@ def test_a_test_director_acts_for_its_own_partner_only(
             f"/api/v1/flights/{plan_id}", headers=headers(key, "dronecoop.role.observer")
         )
         assert flight.json()["state"] == "Accepted"
+
+
+def test_plans_beyond_the_horizon_or_already_over_are_rejected_not_failed(
+    node: TestClient, conformance: Conformance, key: RSAPrivateKey
+) -> None:
+    now = datetime.now(UTC)
+    far = upsert(node, conformance, key, str(uuid4()), upsert_body(area(now + timedelta(days=32))))
+    assert (far["planning_result"], far["flight_plan_status"]) == ("Rejected", "NotPlanned")
+    assert "30 days" in far["notes"]
+    over = area(now - timedelta(hours=1))  # 20 minutes long: ended 40 minutes ago
+    ended = upsert(node, conformance, key, str(uuid4()), upsert_body(over))
+    assert (ended["planning_result"], ended["flight_plan_status"]) == ("Rejected", "NotPlanned")
+    assert "past" in ended["notes"]
+
+
+def test_uss_qualifier_closes_a_plan_with_the_plan_scope(
+    node: TestClient, conformance: Conformance, key: RSAPrivateKey
+) -> None:
+    plan_id = str(uuid4())
+    upsert(node, conformance, key, plan_id, upsert_body(area(START + timedelta(hours=6))))
+    closed = node.delete(f"{FP}/flight_plans/{plan_id}", headers=headers(key, PLAN))
+    assert conformance.check(closed, PLAN_PATH, 200)["flight_plan_status"] == "Closed"

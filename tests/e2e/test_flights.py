@@ -352,3 +352,66 @@ def test_a_flight_is_modified_in_place_or_left_as_it_was(
         headers=who(keys, US, Role.PLANNER),
     )
     assert theirs.status_code == 403
+
+
+def test_a_peer_reports_a_problem_to_this_uss(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    import yaml
+
+    from tests.e2e.test_dss_openapi_conformance import Conformance
+    from tests.helpers import error_report_body
+
+    spec = yaml.safe_load(shared_file("specs/astm-f3548-21-utm.yaml").read_text(encoding="utf-8"))
+    peer = partner_auth(keys[US], US, "us-uss", SC)
+    r = node.post("/uss/v1/reports", json=error_report_body(), headers=peer)
+    body = Conformance(spec).check(r, "/uss/v1/reports", 201)
+    assert body["report_id"]
+    bad = node.post("/uss/v1/reports", json={"exchange": 5}, headers=peer)
+    assert bad.status_code == 400
+    assert "message" in bad.json()
+
+
+def test_an_activated_flight_may_be_modified_within_a_conflict_it_already_had(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    """F3548 SCD0030: a higher-priority flight was planned over ours while we fly; moving
+    ours a little stays allowed, while a new conflict would not be."""
+    ours = node.post(
+        "/api/v1/flights", json=plan_body(ROK_ROUTE), headers=who(keys, ROK, Role.PLANNER)
+    ).json()
+    flying = node.post(
+        f"/api/v1/flights/{ours['id']}/activate", headers=who(keys, ROK, Role.OPERATOR)
+    )
+    assert flying.status_code == 200, flying.text
+    urgent = node.post(
+        "/api/v1/flights",
+        json=plan_body(US_CROSSING, priority=50),
+        headers=who(keys, US, Role.PLANNER),
+    )
+    assert urgent.status_code == 201, urgent.text  # higher priority: our flight is tolerated
+    nudged = [[lat + 0.0002, lng, alt] for lat, lng, alt in ROK_ROUTE]
+    moved = node.put(
+        f"/api/v1/flights/{ours['id']}",
+        json=plan_body(nudged),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["state"] == "Activated"
+    # The same nudge for a flight that is only Accepted is a new conflict: refused.
+    accepted = node.post(
+        "/api/v1/flights",
+        json=plan_body(ROK_ROUTE, START + timedelta(hours=2)),
+        headers=who(keys, ROK, Role.PLANNER),
+    ).json()
+    node.post(
+        "/api/v1/flights",
+        json=plan_body(US_CROSSING, START + timedelta(hours=2), priority=50),
+        headers=who(keys, US, Role.PLANNER),
+    )
+    refused = node.put(
+        f"/api/v1/flights/{accepted['id']}",
+        json=plan_body(nudged, START + timedelta(hours=2)),
+        headers=who(keys, ROK, Role.PLANNER),
+    )
+    assert refused.status_code == 409, refused.text

@@ -26,10 +26,17 @@ from uas_standards.interuss.automated_testing.flight_planning.v1 import api
 from uas_standards.interuss.automated_testing.flight_planning.v1.constants import Scope
 
 from dronecoop.airspace import geo, wire
-from dronecoop.airspace.errors import AirspaceError, BadRequest, NotFound, PermissionDenied
+from dronecoop.airspace.errors import (
+    AirspaceError,
+    BadRequest,
+    MissingKey,
+    NotFound,
+    PermissionDenied,
+    VersionMismatch,
+)
 from dronecoop.flights.dss_client import DssUnavailable
 from dronecoop.flights.model import Flight, FlightState
-from dronecoop.flights.service import FlightRefused, FlightService
+from dronecoop.flights.service import FlightService
 from dronecoop.planning.errors import PlanningError
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
@@ -38,8 +45,11 @@ from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/flight_planning/v1"
 DIRECTOR = RoutePolicy(any_of=(Scope.DirectAutomatedTest.value,), writes=True)
+# The spec asks for direct_automated_test; uss_qualifier (and mock_uss) use plan: take both.
 CLOSE = RoutePolicy(
-    any_of=(Scope.DirectAutomatedTest.value,), record_kind=RecordKind.FLIGHT, writes=True
+    any_of=(Scope.DirectAutomatedTest.value, Scope.Plan.value),
+    record_kind=RecordKind.FLIGHT,
+    writes=True,
 )
 DIRECTOR_READ = RoutePolicy(any_of=(Scope.DirectAutomatedTest.value,))
 PLANNER = RoutePolicy(any_of=(Scope.Plan.value,), writes=True)
@@ -195,10 +205,10 @@ def _upsert(
             wanted = api.FlightPlanStatus.OkToFly if in_use else api.FlightPlanStatus.Planned
             return _answer(api.PlanningActivityResult.Completed, wanted)
         flight = _apply(flights, partner, actor, plan_id, existing, volumes, priority, in_use)
-    except FlightRefused as exc:
-        return _answer(api.PlanningActivityResult.Rejected, current, str(exc))
-    except (DssUnavailable, PlanningError, AirspaceError) as exc:
+    except (DssUnavailable, MissingKey, VersionMismatch) as exc:  # the system, not the plan
         return _answer(api.PlanningActivityResult.Failed, current, str(exc))
+    except (PlanningError, AirspaceError) as exc:  # a conflict, or a plan the rules refuse
+        return _answer(api.PlanningActivityResult.Rejected, current, str(exc))
     return _answer(api.PlanningActivityResult.Completed, _STATUS[flight.state])
 
 

@@ -24,8 +24,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
+
+from uas_standards.astm.f3548.v21 import constants as f3548_constants
 
 from dronecoop.airspace.dss import Caller
 from dronecoop.airspace.errors import MissingKey, VersionMismatch
@@ -215,6 +217,7 @@ class FlightService:
     ) -> Flight:
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        self._check_times(ours)
         if flight_id is not None:
             flight_id = _flight_id(flight_id)
             existing = self._store.get(flight_id)
@@ -271,8 +274,11 @@ class FlightService:
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
         ours = list(ours)
+        self._check_times(ours)
+        # F3548 SCD0030: a flying (Activated) intent may keep the conflicts it already has.
+        previous = flight.volumes if flight.state is FlightState.ACTIVATED else None
         for attempt in range(1, PLAN_ATTEMPTS + 1):
-            key = self._deconflict(dss, ours, priority, ignore=flight.id)
+            key = self._deconflict(dss, ours, priority, ignore=flight.id, previous=previous)
             try:
                 change = dss.put_operational_intent(
                     flight.id,
@@ -416,10 +422,30 @@ class FlightService:
             raise FlightEnded(f"flight {flight_id} has ended")
         return flight
 
+    def _check_times(self, ours: Sequence[Volume4D]) -> None:
+        """F3548 limits on when an operational intent may be: not over, not too far ahead."""
+        now = self._clock()
+        ends = [v.time_end for v in ours if v.time_end is not None]
+        if ends and max(ends) <= now:
+            raise PlanningError("the flight ends in the past")
+        horizon = now + timedelta(days=f3548_constants.OiMaxPlanHorizonDays)
+        starts = [v.time_start for v in ours if v.time_start is not None]
+        if starts and min(starts) > horizon:
+            raise PlanningError(
+                f"the flight starts more than {f3548_constants.OiMaxPlanHorizonDays} days "
+                "ahead (the F3548 planning horizon): plan it later"
+            )
+
     def _deconflict(
-        self, dss: DssClient, ours: list[Volume4D], priority: int, ignore: str | None = None
+        self,
+        dss: DssClient,
+        ours: list[Volume4D],
+        priority: int,
+        ignore: str | None = None,
+        previous: Sequence[Volume4D] | None = None,
     ) -> frozenset[str]:
-        """The key for ``ours``; raises FlightRefused when a conflict must block it."""
+        """The key for ``ours``; raises FlightRefused when a conflict must block it
+        (conflicts ``previous`` volumes already had are tolerated)."""
         refs = [r for r in dss.query_operational_intents(ours) if r.id != ignore]
         constraints = dss.query_constraints(ours)
         held = self._store.get_many([r.id for r in refs])
@@ -467,8 +493,12 @@ class FlightService:
                     key.add(ref.ovn)
         others += self._constraint_operations(constraints)
         decision = decide(priority, find_conflicts(ours, others), self._rules)
-        if not decision.accepted:
-            raise FlightRefused(list(decision.blocking))
+        blocking = list(decision.blocking)
+        if previous is not None and blocking:
+            already = {c.other.id for c in find_conflicts(list(previous), others)}
+            blocking = [c for c in blocking if c.other.id not in already]
+        if blocking:
+            raise FlightRefused(blocking)
         return frozenset(key)
 
     def _constraint_operations(self, constraints: list[ConstraintRef]) -> list[Operation]:

@@ -5,34 +5,60 @@ this node manages — its reference with the real OVN (how peers learn it) and i
 and priority — as far as the releasability policy lets the peer's partner see it.
 ``POST /uss/v1/operational_intents`` takes a peer's notification that one of its intents
 changed or ended (kept, so that a later plan can use it while it is current).
+``POST /uss/v1/reports`` keeps a peer's report of a problem with this USS (audited).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from uas_standards.astm.f3548.v21 import api
 
 from dronecoop.airspace import wire
+from dronecoop.airspace.dss import Caller
 from dronecoop.airspace.errors import BadRequest, NotFound
+from dronecoop.airspace.model import ManagerID
 from dronecoop.flights.model import FlightState
 from dronecoop.flights.peers import operational_intent_body, parse_operational_intent
 from dronecoop.flights.service import FlightService
 from dronecoop.trust.partners import PartnerID
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityPolicy
-from dronecoop.trust.roles import STRATEGIC_COORDINATION
+from dronecoop.trust.roles import (
+    AVAILABILITY_ARBITRATION,
+    CONFORMANCE_MONITORING_SA,
+    CONSTRAINT_MANAGEMENT,
+    CONSTRAINT_PROCESSING,
+    STRATEGIC_COORDINATION,
+)
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
 
 PREFIX = "/uss/v1"
 DETAILS = RoutePolicy(any_of=(STRATEGIC_COORDINATION,), record_kind=RecordKind.FLIGHT)
 NOTIFY = RoutePolicy(any_of=(STRATEGIC_COORDINATION,), writes=True)
+REPORT = RoutePolicy(
+    any_of=(
+        STRATEGIC_COORDINATION,
+        CONSTRAINT_PROCESSING,
+        CONSTRAINT_MANAGEMENT,
+        CONFORMANCE_MONITORING_SA,
+        AVAILABILITY_ARBITRATION,
+    ),
+    writes=True,
+)
 
 
 def build_uss_router(
-    guard: Guard, flights: FlightService, policy: ReleasabilityPolicy
+    guard: Guard,
+    flights: FlightService,
+    policy: ReleasabilityPolicy,
+    record_report: Callable[[Caller, dict[str, Any]], str],
 ) -> APIRouter:
     router = APIRouter(prefix=PREFIX, tags=["USS (ASTM F3548-21)"])
     route = guarded_routes(router, guard, PREFIX)
@@ -73,5 +99,17 @@ def build_uss_router(
             flights.record_notification, principal.partner, principal.sub, entity_id, intent
         )
         return Response(status_code=204)
+
+    @route("POST", "/reports", REPORT, "Report a problem with this USS (kept and audited)")
+    async def report(request: Request) -> Response:
+        principal = guard.admit(request, REPORT)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"body is not JSON: {exc}") from exc
+        parsed = wire.parse_body(body, api.ErrorReport)
+        caller = Caller(ManagerID(principal.sub), principal.permissions, principal.partner)
+        report_id = await run_in_threadpool(record_report, caller, dict(parsed))
+        return OrjsonResponse({**body, "report_id": report_id}, status_code=201)
 
     return router
