@@ -70,7 +70,12 @@ from dronecoop.store.peer_intents_sql import SqlPeerIntents
 from dronecoop.store.zones_sql import SqlZoneStore
 from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER, Partners
-from dronecoop.trust.partners_file import LOCAL_ONLY, load_partners, load_policy
+from dronecoop.trust.partners_file import (
+    LOCAL_ONLY,
+    load_partners,
+    load_policy,
+    load_priorities,
+)
 from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
 from dronecoop.web.guard import Guard, RateLimited, route_keys
@@ -246,6 +251,7 @@ def build_flight_service(
         peer_intents=SqlPeerIntents(settings.db_url, engine),
         notifier=notifier,
         zones=zones,
+        priorities=load_priorities(settings.partners_file),
         on_close=http.close,
     )
     return flights, ZoneService(dss_for, zones, settings.base_url, notifier)

@@ -100,6 +100,42 @@ def plan(
     )
 
 
+@app.command("convert")
+def convert(
+    file: Annotated[Path, typer.Argument(help="A QGroundControl .plan, or a GeoJSON route/area.")],
+    to: Annotated[str, typer.Option(help="Write it as: geojson or plan.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write (default: print).")] = None,
+    altitude: Annotated[float, typer.Option(help="GeoJSON in: altitude above home, m.")] = 60.0,
+) -> None:
+    """Export a mission: a .plan as GeoJSON (route, home, fences, rally points), or a GeoJSON
+    route/area as a QGroundControl plan. Nothing is planned."""
+    from dronecoop.planning.errors import PlanFileError
+    from dronecoop.planning.geojson import mission_from_geojson, mission_to_geojson
+    from dronecoop.planning.qgc import plan_from_document, write_plan
+
+    if to not in ("geojson", "plan"):
+        raise typer.BadParameter("give geojson or plan", param_hint="--to")
+    try:
+        document = orjson.loads(file.read_bytes())
+        is_plan = isinstance(document, dict) and document.get("fileType") == "Plan"
+        mission = (
+            plan_from_document(document)
+            if is_plan
+            else mission_from_geojson(document, altitude_m=altitude)
+        )
+    except (OSError, orjson.JSONDecodeError, PlanFileError) as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from exc
+    if to == "plan":
+        data = write_plan(mission)
+    else:
+        data = orjson.dumps(mission_to_geojson(mission), option=orjson.OPT_INDENT_2)
+    if out is None:
+        typer.echo(data.decode())
+    else:
+        out.write_bytes(data)
+        console.print(f"wrote {out} ({len(mission.positions)} positions)")
+
+
 @app.command("list")
 def list_flights(
     url: Url = "http://127.0.0.1:8082",

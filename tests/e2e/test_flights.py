@@ -415,3 +415,27 @@ def test_an_activated_flight_may_be_modified_within_a_conflict_it_already_had(
         headers=who(keys, ROK, Role.PLANNER),
     )
     assert refused.status_code == 409, refused.text
+
+
+def test_a_mission_type_carries_its_agreed_priority(
+    keys: dict[str, RSAPrivateKey], tmp_path: Path, db_url: str
+) -> None:
+    priorities = "[priorities]\nmission_types = { medevac = 70 }\npartner_max = { us-army = 60 }"
+    settings = Settings(
+        db_url=db_url, partners_file=write_partners_file(tmp_path, keys, priorities=priorities)
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as node:
+        medevac = node.post(
+            "/api/v1/flights",
+            json=plan_body(ROK_ROUTE, details={"mission": "Medevac"}),
+            headers=who(keys, ROK, Role.PLANNER),
+        )
+        assert medevac.status_code == 201, medevac.text
+        assert medevac.json()["priority"] == 70
+        capped = node.post(
+            "/api/v1/flights",
+            json=plan_body(US_CROSSING, START + timedelta(hours=3), details={"mission": "medevac"}),
+            headers=who(keys, US, Role.PLANNER),
+        )
+        assert capped.status_code == 400
+        assert "above us-army's agreed maximum of 60" in capped.json()["detail"]

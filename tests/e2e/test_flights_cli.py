@@ -68,3 +68,29 @@ def test_plan_a_conflict_refused_list_activate_and_end(
     )
     assert denied.exit_code == 1
     assert "403" in denied.output
+
+
+def test_convert_exports_a_real_plan_as_geojson_and_back(tmp_path: Path) -> None:
+    import orjson
+    from typer.testing import CliRunner
+
+    from dronecoop.cli import app
+    from dronecoop.planning.qgc import read_plan
+    from tests.conftest import shared_file
+
+    plan = shared_file("data/plans/px4_rally_points_zurich.plan")
+    geojson = tmp_path / "mission.geojson"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["flights", "convert", str(plan), "--to", "geojson", "--out", str(geojson)]
+    )
+    assert result.exit_code == 0, result.output
+    feature = orjson.loads(geojson.read_bytes())
+    original = read_plan(plan.read_bytes())
+    coordinates = feature["geometry"]["coordinates"]
+    assert coordinates[0][:2] == [original.positions[0].lng_deg, original.positions[0].lat_deg]
+    assert len(feature["properties"]["rally_points"]) == len(original.rally_points) > 0
+    again = runner.invoke(app, ["flights", "convert", str(plan), "--to", "plan"])
+    assert read_plan(again.stdout.encode()) == original  # a .plan exports as itself
+    bad = runner.invoke(app, ["flights", "convert", str(geojson), "--to", "kml"])
+    assert bad.exit_code != 0

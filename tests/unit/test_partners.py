@@ -181,3 +181,25 @@ def test_a_role_token_is_checked_on_its_permissions(
     principal.require(Permission.COP_READ)
     with pytest.raises(MissingScope):
         principal.require(STRATEGIC_COORDINATION)
+
+
+def test_priorities_by_mission_type_capped_per_partner(tmp_path: Path) -> None:
+    from dronecoop.planning.errors import PlanningError
+    from dronecoop.trust.partners_file import load_priorities
+
+    path = tmp_path / "partners.toml"
+    path.write_text(
+        "[priorities]\ndefault = 5\nmission_types = { Medevac = 70, recce = 20 }\n"
+        "partner_max = { us-army = 60 }\n",
+        encoding="utf-8",
+    )
+    policy = load_priorities(path)
+    assert policy.priority_for("rok-army", "medevac", None) == 70  # by mission type
+    assert policy.priority_for("rok-army", "training", None) == 5  # the default
+    assert policy.priority_for("rok-army", "medevac", 10) == 10  # asked for: taken
+    with pytest.raises(PlanningError, match="above us-army's agreed maximum of 60"):
+        policy.priority_for("us-army", "medevac", None)
+    assert load_priorities(None).priority_for("x", None, None) == 0
+    path.write_text("[priorities]\ndefault = 101\n", encoding="utf-8")
+    with pytest.raises(PartnersFileError, match="between 0 and 100"):
+        load_priorities(path)

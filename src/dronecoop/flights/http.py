@@ -65,6 +65,7 @@ def build_flights_router(
         speed = _number(
             body, "ground_speed_mps", mission.cruise_speed_mps or DEFAULT_GROUND_SPEED_MPS
         )
+        priority = _optional_number(body, "priority")
         flight = await run_in_threadpool(
             lambda: flights.plan(
                 principal.partner,
@@ -72,7 +73,7 @@ def build_flights_router(
                 mission,
                 start=start,
                 ground_speed_mps=speed,
-                priority=int(_number(body, "priority", 0)),
+                priority=None if priority is None else int(priority),
                 home_altitude_amsl_m=_optional_number(body, "home_altitude_amsl_m"),
                 geoid_undulation_m=_number(body, "geoid_undulation_m", 0.0),
                 released_to=frozenset(_strings(body, "released_to")),

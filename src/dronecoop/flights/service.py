@@ -60,6 +60,7 @@ from dronecoop.planning.deconfliction import (
 )
 from dronecoop.planning.errors import PlanningError
 from dronecoop.planning.mission import Mission
+from dronecoop.planning.priorities import PriorityPolicy
 from dronecoop.planning.volumes import Margins, trajectory, volumes
 from dronecoop.store.flights_sql import SqlFlightStore
 from dronecoop.store.peer_intents_sql import PeerIntent, SqlPeerIntents
@@ -73,10 +74,10 @@ from dronecoop.trust.roles import (
 
 logger = logging.getLogger(__name__)
 
-PRIORITY_MIN, PRIORITY_MAX = 0, 100  # the F3548 priority levels this node accepts
 PLAN_ATTEMPTS = 3  # the airspace may change between the query and the create
 NO_EQUAL_PRIORITY_CONFLICTS = PriorityRules()
 DEFAULT_MARGINS = Margins()
+DEFAULT_PRIORITIES = PriorityPolicy()
 PEER_FETCH_WORKERS = 8
 FETCHED_CACHE_SIZE = 10_000
 V = TypeVar("V")
@@ -143,6 +144,7 @@ class FlightService:
         peer_intents: SqlPeerIntents | None = None,
         notifier: Notifier | None = None,
         zones: SqlZoneStore | None = None,
+        priorities: PriorityPolicy = DEFAULT_PRIORITIES,
         rules: PriorityRules = NO_EQUAL_PRIORITY_CONFLICTS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_close: Callable[[], None] | None = None,
@@ -155,6 +157,7 @@ class FlightService:
         self._peer_intents = peer_intents
         self._notifier = notifier
         self._zones = zones
+        self._priorities = priorities
         self._rules = rules
         self._clock = clock
         self._fetch_pool = ThreadPoolExecutor(PEER_FETCH_WORKERS, thread_name_prefix="peer")
@@ -177,7 +180,7 @@ class FlightService:
         *,
         start: datetime,
         ground_speed_mps: float,
-        priority: int = 0,
+        priority: int | None = None,
         margins: Margins = DEFAULT_MARGINS,
         home_altitude_amsl_m: float | None = None,
         geoid_undulation_m: float = 0.0,
@@ -210,13 +213,15 @@ class FlightService:
         actor: str,
         ours: Sequence[Volume4D],
         *,
-        priority: int = 0,
+        priority: int | None = None,
         released_to: frozenset[str] = frozenset(),
         details: dict[str, Any] | None = None,
         flight_id: str | None = None,
     ) -> Flight:
-        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        mission = (details or {}).get("mission")
+        priority = self._priorities.priority_for(
+            partner, mission if isinstance(mission, str) else None, priority
+        )
         self._check_times(ours)
         if flight_id is not None:
             flight_id = _flight_id(flight_id)
@@ -270,9 +275,9 @@ class FlightService:
         """New volumes (and priority) for a live flight, deconflicted like a new plan; the
         flight keeps its id and state. A refusal leaves the flight as it was."""
         flight, dss, ref = self._current(partner, flight_id)
-        priority = flight.priority if priority is None else priority
-        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-            raise PlanningError(f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}")
+        priority = self._priorities.priority_for(
+            partner, None, flight.priority if priority is None else priority
+        )
         ours = list(ours)
         self._check_times(ours)
         # F3548 SCD0030: a flying (Activated) intent may keep the conflicts it already has.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from dronecoop.planning.errors import PlanningError
+from dronecoop.planning.priorities import PriorityPolicy, parse_priorities
 from dronecoop.trust.errors import PartnersFileError
 from dronecoop.trust.partners import LOCAL_PARTNER, Partner, Partners, parse_partners
 from dronecoop.trust.releasability import (
@@ -31,6 +33,20 @@ def load_policy(path: Path | None) -> ReleasabilityPolicy:
     if not isinstance(table, dict):
         raise PartnersFileError("[releasability] must be a table")
     return parse_policy_overrides(table)
+
+
+def load_priorities(path: Path | None) -> PriorityPolicy:
+    """The file's ``[priorities]`` table (planning.priorities), or the defaults."""
+    if path is None:
+        return PriorityPolicy()
+    try:
+        table = tomllib.loads(_read(path)).get("priorities")
+    except tomllib.TOMLDecodeError as exc:
+        raise PartnersFileError(f"partners file is not valid TOML: {exc}") from exc
+    try:
+        return parse_priorities(table)
+    except PlanningError as exc:
+        raise PartnersFileError(str(exc)) from exc
 
 
 def _read(path: Path) -> str:
