@@ -44,6 +44,8 @@ from dronecoop.auth.client_tokens import ClientCredentials, SelfSignedTokens, To
 from dronecoop.auth.devkeys import load_or_create_private_key, load_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
+from dronecoop.fleet.http import build_fleet_router
+from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
 from dronecoop.flights.dss_client import DssClient, DssUnavailable, LocalDss, RemoteDss
 from dronecoop.flights.flight_planning_http import build_flight_planning_router
 from dronecoop.flights.http import build_flights_router, build_peer_intents_router
@@ -58,11 +60,13 @@ from dronecoop.flights.service import (
     local_uss,
 )
 from dronecoop.flights.uss_http import build_uss_router
+from dronecoop.logs.readers import LogFormatError
 from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
 from dronecoop.store.engine import build_engine
+from dronecoop.store.fleet_sql import DuplicateAircraft, SqlFleetStore
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
@@ -107,6 +111,9 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     NotYourFlight: 403,
     NotThisNodesPartner: 403,
     ZoneNotFound: 404,
+    AircraftNotFound: 404,
+    NotYourAircraft: 403,
+    DuplicateAircraft: 409,
     NotYourZone: 403,
     FlightEnded: 409,
     StaleFlight: 409,
@@ -286,6 +293,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = next((s for cls, s in PLANNING_STATUS.items() if isinstance(exc, cls)), 400)
         return error_for_path(request.url.path, status, "Cannot do that with this flight", str(exc))
 
+    @app.exception_handler(LogFormatError)
+    async def log_format_error(request: Request, exc: LogFormatError) -> Response:
+        return error_for_path(request.url.path, 400, "Not a flight log this node reads", str(exc))
+
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         response = error_for_path(request.url.path, 429, "Too many requests", str(exc))
@@ -430,6 +441,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(build_peer_intents_router(guard, flights))
     app.include_router(build_flight_planning_router(guard, flights))
     app.include_router(build_zones_router(guard, zone_service))
+    fleet = FleetService(
+        SqlFleetStore(settings.db_url, shared_engine, blobs=settings.data_dir / "logs")
+    )
+    app.state.fleet = fleet
+    app.include_router(build_fleet_router(guard, fleet, policy))
     app.include_router(build_uss_constraints_router(guard, zone_service))
     app.include_router(build_uss_router(guard, flights, policy, dss.record_report))
     for method, path in PUBLIC_ROUTES:
@@ -438,7 +454,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if unguarded:  # a route without a policy must never be served
         raise RuntimeError(f"routes without an access policy: {unguarded}")
 
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_bytes=settings.max_request_bytes,
+        larger={"/api/v1/logs": settings.max_log_bytes},
+    )
     app.add_middleware(SecurityHeaders)
     if settings.cors_allow_origins:
         app.add_middleware(

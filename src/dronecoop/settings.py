@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     )
 
     max_request_bytes: int = 1_000_000
+    max_log_bytes: int = Field(
+        default=512 * 1024 * 1024, description="Largest flight log an upload may send."
+    )
+    data_dir: Path = Field(
+        default=Path("var/data"), description="Where uploaded flight logs are kept (by hash)."
+    )
     rate_limit_per_s: float = Field(
         default=200.0,
         description="Requests per second each caller (partner/subject) may sustain; 0: off.",

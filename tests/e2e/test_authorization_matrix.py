@@ -26,6 +26,7 @@ from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import DEFAULT_POLICY, RecordKind, RecordMeta
 from dronecoop.trust.roles import Role, permissions_of, role_scope
 from dronecoop.web.guard import route_keys
+from tests.conftest import shared_file
 from tests.helpers import (
     ALL_SCOPES,
     constraint_body,
@@ -68,6 +69,7 @@ def node(
         partners_file=write_partners_file(folder, keys),
         auth_audiences=["localhost"],
         rate_limit_per_s=0,
+        data_dir=folder / "data",
     )
     with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client
@@ -149,7 +151,21 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=planner,
     )
     assert zone_kept.status_code == 201, zone_kept.text
+    maintainer = headers(keys, OWNER, (role_scope(Role.MAINTAINER),))
+    aircraft = node.post(
+        "/api/v1/aircraft", json={"model": "Matrix quad", "serial": "M-1"}, headers=maintainer
+    )
+    assert aircraft.status_code == 201, aircraft.text
+    log = node.post(
+        "/api/v1/logs",
+        content=shared_file("data/logs/test.BIN").read_bytes(),
+        params={"aircraft": aircraft.json()["id"]},
+        headers=maintainer,
+    )
+    assert log.status_code == 201, log.text
     return {
+        "aircraft_id": aircraft.json()["id"],
+        "log_sha256": log.json()["sha256"],
         "zone_id": zone.json()["published"][0]["id"],
         "zone_kept": zone_kept.json()["published"][0]["id"],
         "flight_kept": kept.json()["id"],
@@ -185,6 +201,8 @@ def fill(path: str, records: dict[str, str]) -> str:
         "flight_id": records["flight_id"],
         "flight_plan_id": records["flight_id"],
         "zone_id": records["zone_id"],
+        "aircraft_id": records["aircraft_id"],
+        "sha256": records["log_sha256"],
     }
     return path.format(**values)
 
@@ -221,6 +239,8 @@ def targets_record(path: str) -> bool:
         "flight_id",
         "flight_plan_id",
         "zone_id",
+        "aircraft_id",
+        "sha256",
     )
     return any(f"{{{p}}}" in path for p in names)
 

@@ -17,9 +17,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -222,4 +224,40 @@ zones = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("withdrawn", Boolean, nullable=False),
     Column("source", Text, nullable=False),
+)
+
+# The fleet registry (fleet.model): aircraft, and the flight logs kept for them.
+aircraft = Table(
+    "aircraft",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("serial", String(255), nullable=False),
+    Column("registration", String(255), nullable=False),
+    Column("home_depot", String(255), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("autopilot_uid", String(255), nullable=False),
+    Column("opening_hours", Float, nullable=False),
+    Column("opening_cycles", Integer, nullable=False),
+    Column("opening_as_of_us", BigInteger, nullable=True),
+    Column("released_to", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    UniqueConstraint("partner", "serial", name="uq_aircraft_partner_serial"),
+)
+flight_logs = Table(
+    "flight_logs",
+    metadata,
+    Column("sha256", String(64), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("aircraft_id", ID, nullable=True, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("start_utc_us", BigInteger, nullable=True),
+    Column("airborne_s", Float, nullable=False),
+    Column("cycles", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("ingested_at_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner", "sha256"),
 )

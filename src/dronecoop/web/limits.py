@@ -12,22 +12,29 @@ class BodyTooLarge(Exception):
 
 
 class RequestSizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``max_bytes`` for every body, but ``larger`` (path prefix -> bytes) where it says."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next(
+            (n for prefix, n in self.larger.items() if path.startswith(prefix)), self.default_max
+        )
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_bytes or declared < 0:
-                    await self._refuse(scope, receive, send)
+                if declared > limit or declared < 0:
+                    await self._refuse(scope, receive, send, limit)
                     return
         received = 0
 
@@ -36,20 +43,20 @@ class RequestSizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_for_path(
             scope.get("path", ""),
             413,
             "Request body too large",
-            f"request body exceeds the limit of {self.max_bytes} bytes",
+            f"request body exceeds the limit of {limit} bytes",
         )
         await response(scope, receive, send)

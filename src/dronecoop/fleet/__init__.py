@@ -1,0 +1,1 @@
+"""The fleet registry: each partner's aircraft, their logs, hours and cycles."""
