@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from dronecoop import __version__
+from dronecoop.fleet_cli import app as fleet_app
 from dronecoop.flights_cli import app as flights_app
 from dronecoop.logs_cli import app as logs_app
 from dronecoop.settings import Settings
@@ -42,6 +43,7 @@ partners_app = typer.Typer(
 app.add_typer(partners_app, name="partners")
 app.add_typer(flights_app, name="flights")
 app.add_typer(logs_app, name="logs")
+app.add_typer(fleet_app, name="fleet")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")
@@ -430,10 +432,23 @@ def demo(
     _logging.basicConfig(level=_logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _logging.getLogger("alembic").setLevel(_logging.WARNING)
     try:
-        run_demo(workdir, host=host, base_port=port, keep_running=keep_running, console=console)
+        run_demo(
+            workdir,
+            host=host,
+            base_port=port,
+            keep_running=keep_running,
+            console=console,
+            logs_dir=_shared_dir() / "data" / "logs",
+        )
     except RuntimeError as exc:
         console.print(f"[bold red]demo failed[/]: {exc}")
         raise typer.Exit(1) from exc
+
+
+def _shared_dir() -> Path:
+    """The allies' shared material beside this checkout (sample logs and plans)."""
+    default = Path(__file__).resolve().parents[3] / "shared"
+    return Path(os.environ.get("DRONECOOP_SHARED_DIR", str(default)))
 
 
 @app.command()

@@ -132,6 +132,7 @@ def run_demo(
     keep_running: bool = True,
     console: Console | None = None,
     stop: threading.Event | None = None,
+    logs_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the demo; returns what happened (flights by partner, refusal) for the tests."""
     console = console or Console()
@@ -165,7 +166,9 @@ def run_demo(
                 base_url=uss[p].url,
                 headers={
                     "Authorization": "Bearer "
-                    + fed.partners[p].token(f"ops@{p}", Role.PLANNER, Role.OPERATOR)
+                    + fed.partners[p].token(
+                        f"ops@{p}", Role.PLANNER, Role.OPERATOR, Role.MAINTAINER
+                    )
                 },
                 timeout=30,
             ),
@@ -174,8 +177,10 @@ def run_demo(
     }
     _write_nodes(fed, workdir, {n.name: n.url for n in nodes})
     try:
+        _register_fleets(console, crews)
         outcome = _story(console, crews)
         _summary(console, crews)
+        outcome["maintenance"] = _maintenance(console, crews["us"], logs_dir)
         _tokens(fed, workdir)
         console.rule("[bold]nodes running")
         console.print(f"DSS API docs      {dss.url}/docs")
@@ -221,9 +226,6 @@ def _story(console: Console, crews: dict[str, Crew]) -> dict[str, Any]:
         return flight
 
     console.rule(f"morning of {t0:%Y-%m-%d}, times UTC")
-    for partner, fleet in FLEETS.items():
-        aircraft = ", ".join(f"{kind} {serial}" for kind, serial in fleet)
-        console.print(f"{partner.upper():4} fleet: {aircraft}")
     recce = accepted(
         rok,
         "recce north of the airfield",
@@ -311,6 +313,66 @@ def _story(console: Console, crews: dict[str, Crew]) -> dict[str, Any]:
     console.print(f"[green]✔[/] ROK recce activated (state {activated.json()['state']})")
     time.sleep(NOTIFICATION_GRACE_S)  # notifications go out in the background
     return outcome
+
+
+def _register_fleets(console: Console, crews: dict[str, Crew]) -> None:
+    """Each partner registers its small fleet on its own node (opening balances included)."""
+    for partner, crew in crews.items():
+        for i, (kind, serial) in enumerate(FLEETS[partner]):
+            r = crew.client.post(
+                "/api/v1/aircraft",
+                json={
+                    "model": kind,
+                    "serial": serial,
+                    "home_depot": "Camp Humphreys" if partner == "us" else "Pyeongtaek depot",
+                    "opening_hours": 120.0 + 35 * i,
+                    "opening_cycles": 80 + 20 * i,
+                    "opening_as_of": "2026-11-01",
+                },
+            )
+            if r.status_code != 201:
+                raise RuntimeError(f"{serial} was not registered: {r.text}")
+        names = ", ".join(f"{k} {s}" for k, s in FLEETS[partner])
+        console.print(f"{partner.upper():4} fleet registered on its USS: {names}")
+
+
+def _maintenance(console: Console, crew: Crew, logs_dir: Path | None) -> dict[str, Any]:
+    """The US depot uploads a real flight log of one of its aircraft: hours, cycles and what
+    the log says about its health."""
+    log = logs_dir / "flight.tlog" if logs_dir is not None else None
+    if log is None or not log.is_file():
+        console.print(
+            "[dim]no sample flight logs beside this checkout (../shared/data/logs): "
+            "skipping the log upload[/]"
+        )
+        return {}
+    console.rule("maintenance: a flight log in")
+    fleet = crew.client.get("/api/v1/aircraft").json()["aircraft"]
+    target = next(a for a in fleet if a["serial"] == FLEETS["us"][1][1])
+    with log.open("rb") as fh:
+        r = crew.client.post(
+            "/api/v1/logs",
+            content=fh,
+            params={"filename": log.name, "aircraft": target["id"]},
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=300,
+        )
+    if r.status_code not in (200, 201):
+        raise RuntimeError(f"the log upload failed: {r.text}")
+    body: dict[str, Any] = r.json()
+    after = crew.client.get(f"/api/v1/aircraft/{target['id']}").json()
+    console.print(
+        f"US depot uploads {log.name} for {target['model']} {target['serial']}: "
+        f"{body['flights']} flights, {body['airborne_s'] / 60:.0f} min airborne, "
+        f"{body['cycles']} take-offs"
+    )
+    console.print(
+        f"  hours {target['hours']:.1f} -> {after['hours']:.1f}, "
+        f"cycles {target['cycles']} -> {after['cycles']}"
+    )
+    for finding in body["findings"]:
+        console.print(f"  [bold]{finding['severity'].upper()}[/] {finding['summary']}")
+    return body
 
 
 def _summary(console: Console, crews: dict[str, Crew]) -> None:

@@ -106,6 +106,75 @@ def analyse_command(
         raise typer.Exit(1)
 
 
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Log files or directories of logs.")],
+    aircraft: Annotated[
+        str | None,
+        typer.Option(help="The aircraft they belong to (else matched by the autopilot's id)."),
+    ] = None,
+    url: Annotated[str, typer.Option(help="The node.", envvar="DRONECOOP_URL")] = (
+        "http://127.0.0.1:8082"
+    ),
+    token: Annotated[
+        str | None, typer.Option(envvar="DRONECOOP_TOKEN", help="Bearer token.")
+    ] = None,
+    partner: Annotated[
+        str | None, typer.Option(help="Act as this partner of the running demo.")
+    ] = None,
+) -> None:
+    """Upload logs to a node: each is analysed, kept once and counted into its aircraft's
+    hours and cycles. Every file gets its own line; a bad file does not stop the rest."""
+    from dronecoop.flights_cli import _client
+
+    files = list(log_files(paths))
+    if not files:
+        console.print("no log files found")
+        raise typer.Exit(1)
+    table = Table("log", "result", "aircraft", "flights", "airborne", "findings")
+    failed = 0
+    with _client(url, token, "maintainer", "maintainer", partner) as client, Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console,
+        transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("uploading", total=sum(f.stat().st_size for f in files))
+        for path in files:
+            progress.update(task, description=f"uploading {path.name}")
+            params = {"filename": path.name} | ({"aircraft": aircraft} if aircraft else {})
+            try:
+                with path.open("rb") as fh:
+                    r = client.post(
+                        "/api/v1/logs",
+                        content=fh,
+                        params=params,
+                        headers={"Content-Type": "application/octet-stream"},
+                        timeout=600,
+                    )
+            except OSError as exc:
+                r = None
+                reason = str(exc)
+            progress.advance(task, path.stat().st_size)
+            if r is not None and r.status_code in (200, 201):
+                body = r.json()
+                table.add_row(
+                    path.name, "kept" if body["new"] else "already kept",
+                    body["aircraft_id"] or "-", str(body["flights"]),
+                    f"{body['airborne_s'] / 60:.1f} min",
+                    ", ".join(f["code"] for f in body["findings"]) or "-",
+                )  # fmt: skip
+                continue
+            failed += 1
+            if r is not None:
+                try:
+                    reason = r.json().get("detail") or r.text
+                except ValueError:
+                    reason = r.text
+            table.add_row(path.name, f"[red]refused[/]: {reason}", "", "", "", "")
+    console.print(table)
+    if failed == len(files):
+        raise typer.Exit(1)
+
+
 def _json(report: LogReport) -> dict[str, Any]:
     body = asdict(report)
     body["cycles"] = report.cycles

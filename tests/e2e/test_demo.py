@@ -12,12 +12,17 @@ import pytest
 from rich.console import Console
 
 from dronecoop.demo import run_demo
+from tests.conftest import shared_file
 
 
 def test_the_demo_refuses_the_crossing_then_accepts_it_later(tmp_path: Path) -> None:
     out = io.StringIO()
     outcome = run_demo(
-        tmp_path, base_port=0, keep_running=False, console=Console(file=out, width=200)
+        tmp_path,
+        base_port=0,
+        keep_running=False,
+        console=Console(file=out, width=200),
+        logs_dir=shared_file("data/logs/flight.tlog").parent,
     )
     text = out.getvalue()
     refused = outcome["refused"]
@@ -34,6 +39,9 @@ def test_the_demo_refuses_the_crossing_then_accepts_it_later(tmp_path: Path) -> 
     assert "notified by rok-uss" in text  # the US USS learnt of the ROK recce
     assert "notified by us-uss" in text
     assert (tmp_path / "tokens.env").stat().st_mode & 0o777 == 0o600
+    assert "fleet registered on its USS" in text
+    assert outcome["maintenance"]["flights"] == 11  # the US depot's log, analysed
+    assert "hours 155.0 -> 155.1" in text
     for name in ("dss", "rok", "us"):
         assert (tmp_path / f"{name}.sqlite3").exists()  # each node its own store
 
@@ -88,6 +96,25 @@ def test_the_cli_acts_as_a_partner_of_the_running_demo(
         assert listed.exit_code == 0, listed.output
         flight_id = planned.output.split("flight ")[1].split(" ")[0]
         assert flight_id[:8] in listed.output  # the table may wrap the rest
+        added = cli.invoke(
+            app,
+            ["fleet", "add", "--model", "Iris", "--serial", "ROK-CLI-1", "--partner", "rok",
+             "--opening-hours", "10", "--opening-cycles", "3"],
+        )  # fmt: skip
+        assert added.exit_code == 0, added.output
+        aircraft_id = added.output.strip().rsplit(" ", 1)[-1]
+        junk = tmp_path / "junk.tlog"
+        junk.write_bytes(b"garbage, not a log")
+        ingested = cli.invoke(
+            app,
+            ["logs", "ingest", str(shared_file("data/logs/test.BIN")), str(junk),
+             "--aircraft", aircraft_id, "--partner", "rok"],
+        )  # fmt: skip
+        assert ingested.exit_code == 0, ingested.output  # one bad file does not sink the rest
+        assert "kept" in ingested.output
+        assert "refused" in ingested.output
+        fleet = cli.invoke(app, ["fleet", "list", "--partner", "rok"])
+        assert "ROK-CLI-1" in fleet.output
     finally:
         stop.set()
         runner.join(30)
