@@ -1,0 +1,1 @@
+"""Maintenance, repair and overhaul: programs, due-lists, airworthiness."""
