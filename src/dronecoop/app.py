@@ -61,6 +61,8 @@ from dronecoop.flights.service import (
 )
 from dronecoop.flights.uss_http import build_uss_router
 from dronecoop.logs.readers import LogFormatError
+from dronecoop.mro.http import build_mro_router
+from dronecoop.mro.service import MroService
 from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
@@ -69,6 +71,7 @@ from dronecoop.store.engine import build_engine
 from dronecoop.store.fleet_sql import DuplicateAircraft, SqlFleetStore
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
+from dronecoop.store.mro_sql import DuplicateTask, SqlMroStore
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.store.peer_intents_sql import SqlPeerIntents
 from dronecoop.store.zones_sql import SqlZoneStore
@@ -114,6 +117,7 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     AircraftNotFound: 404,
     NotYourAircraft: 403,
     DuplicateAircraft: 409,
+    DuplicateTask: 409,
     NotYourZone: 403,
     FlightEnded: 409,
     StaleFlight: 409,
@@ -446,6 +450,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.fleet = fleet
     app.include_router(build_fleet_router(guard, fleet, policy))
+    mro = MroService(fleet, SqlMroStore(settings.db_url, shared_engine))
+    app.state.mro = mro
+    app.include_router(build_mro_router(guard, mro, policy))
     app.include_router(build_uss_constraints_router(guard, zone_service))
     app.include_router(build_uss_router(guard, flights, policy, dss.record_report))
     for method, path in PUBLIC_ROUTES:

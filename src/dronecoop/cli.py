@@ -17,6 +17,7 @@ from dronecoop import __version__
 from dronecoop.fleet_cli import app as fleet_app
 from dronecoop.flights_cli import app as flights_app
 from dronecoop.logs_cli import app as logs_app
+from dronecoop.mro_cli import app as mro_app
 from dronecoop.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(flights_app, name="flights")
 app.add_typer(logs_app, name="logs")
 app.add_typer(fleet_app, name="fleet")
+app.add_typer(mro_app, name="mro")
 console = Console(soft_wrap=True)
 
 DEFAULT_DEV_KEY = Path("var/dev-signing-key.pem")

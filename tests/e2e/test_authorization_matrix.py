@@ -203,6 +203,7 @@ def fill(path: str, records: dict[str, str]) -> str:
         "zone_id": records["zone_id"],
         "aircraft_id": records["aircraft_id"],
         "sha256": records["log_sha256"],
+        "defect_id": "00000000-0000-4000-8000-000000000000",
     }
     return path.format(**values)
 

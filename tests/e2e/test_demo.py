@@ -115,6 +115,10 @@ def test_the_cli_acts_as_a_partner_of_the_running_demo(
         assert "refused" in ingested.output
         fleet = cli.invoke(app, ["fleet", "list", "--partner", "rok"])
         assert "ROK-CLI-1" in fleet.output
+        due = cli.invoke(app, ["mro", "due", "--partner", "rok"])
+        assert due.exit_code == 0, due.output
+        assert "ROK-CLI-1" in due.output
+        assert "airworthy" in due.output
     finally:
         stop.set()
         runner.join(30)

@@ -261,3 +261,43 @@ flight_logs = Table(
     Column("ingested_at_us", BigInteger, nullable=False),
     PrimaryKeyConstraint("partner", "sha256"),
 )
+
+# Maintenance (mro): programs' tasks per model, tasks done, defects.
+maintenance_tasks = Table(
+    "maintenance_tasks",
+    metadata,
+    Column("partner", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("hours", Float, nullable=True),
+    Column("cycles", Integer, nullable=True),
+    Column("days", Integer, nullable=True),
+    Column("tolerance_pct", Float, nullable=False),
+    Column("critical", Boolean, nullable=False),
+    PrimaryKeyConstraint("partner", "model", "code"),
+)
+maintenance_done = Table(
+    "maintenance_done",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("aircraft_id", ID, nullable=False, index=True),
+    Column("task_code", String(64), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Column("hours", Float, nullable=False),
+    Column("cycles", Integer, nullable=False),
+    Column("done_by", String(255), nullable=False),
+    Column("partner", String(64), nullable=False),
+)
+defects = Table(
+    "defects",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("aircraft_id", ID, nullable=False, index=True),
+    Column("partner", String(64), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("closed_at_us", BigInteger, nullable=True),
+)

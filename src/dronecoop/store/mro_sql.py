@@ -1,0 +1,194 @@
+"""Maintenance records in SQLite or PostgreSQL: program tasks, tasks done, defects (audited)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from dronecoop.airspace.model import from_us, to_us
+from dronecoop.mro.due import Done, Task
+from dronecoop.planning.errors import PlanningError
+from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.engine import SqlRepository, write_transaction
+from dronecoop.trust.audit import AuditEvent, digest_of
+
+
+class DuplicateTask(PlanningError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    id: str
+    aircraft_id: str
+    partner: str
+    title: str
+    critical: bool
+    source: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+class SqlMroStore(SqlRepository):
+    def add_task(self, partner: str, model: str, task: Task, *, actor: str) -> None:
+        row = {
+            "partner": partner,
+            "model": model,
+            "code": task.code,
+            "title": task.title,
+            "hours": task.hours,
+            "cycles": task.cycles,
+            "days": task.days,
+            "tolerance_pct": task.tolerance_pct,
+            "critical": task.critical,
+        }
+        try:
+            with write_transaction(self._engine, self._url) as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO maintenance_tasks (partner, model, code, title, hours, "
+                        "cycles, days, tolerance_pct, critical) VALUES (:partner, :model, "
+                        ":code, :title, :hours, :cycles, :days, :tolerance_pct, :critical)"
+                    ),
+                    row,
+                )
+                _audit(conn, partner, actor, "mro.task.add", f"{model}/{task.code}", row)
+        except IntegrityError as exc:
+            raise DuplicateTask(f"{model} already has a task {task.code}") from exc
+
+    def tasks(self, partner: str | None = None) -> list[tuple[str, str, Task]]:
+        """(partner, model, task) for every program task (of ``partner`` if given)."""
+        sql = (
+            "SELECT partner, model, code, title, hours, cycles, days, tolerance_pct, critical "
+            "FROM maintenance_tasks"
+        )
+        params: dict[str, Any] = {}
+        if partner is not None:
+            sql += " WHERE partner = :p"
+            params["p"] = partner
+        with self._engine.connect() as conn:
+            rows = conn.execute(text(sql + " ORDER BY partner, model, code"), params).all()
+        return [
+            (r[0], r[1], Task(r[2], r[3], r[4], r[5], r[6], float(r[7]), bool(r[8]))) for r in rows
+        ]
+
+    def record_done(self, partner: str, aircraft_id: str, done: Done, *, actor: str) -> str:
+        row = {
+            "id": str(uuid.uuid4()),
+            "aircraft_id": aircraft_id,
+            "task_code": done.task_code,
+            "at_us": to_us(done.at),
+            "hours": done.hours,
+            "cycles": done.cycles,
+            "done_by": actor,
+            "partner": partner,
+        }
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO maintenance_done (id, aircraft_id, task_code, at_us, hours, "
+                    "cycles, done_by, partner) VALUES (:id, :aircraft_id, :task_code, :at_us, "
+                    ":hours, :cycles, :done_by, :partner)"
+                ),
+                row,
+            )
+            _audit(conn, partner, actor, "mro.task.done", aircraft_id, row)
+        return str(row["id"])
+
+    def done(self, aircraft_id: str) -> list[Done]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT task_code, at_us, hours, cycles FROM maintenance_done "
+                    "WHERE aircraft_id = :a ORDER BY at_us"
+                ),
+                {"a": aircraft_id},
+            ).all()
+        return [Done(r[0], from_us(r[1]), float(r[2]), int(r[3])) for r in rows]
+
+    def open_defect(
+        self, partner: str, aircraft_id: str, title: str, critical: bool, source: str, *, actor: str
+    ) -> Defect:
+        defect = Defect(
+            str(uuid.uuid4()), aircraft_id, partner, title, critical, source, datetime.now(UTC)
+        )
+        row = {
+            "id": defect.id,
+            "aircraft_id": aircraft_id,
+            "partner": partner,
+            "title": title,
+            "critical": critical,
+            "source": source,
+            "opened_at_us": to_us(defect.opened_at),
+        }
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO defects (id, aircraft_id, partner, title, critical, source, "
+                    "opened_at_us) VALUES (:id, :aircraft_id, :partner, :title, :critical, "
+                    ":source, :opened_at_us)"
+                ),
+                row,
+            )
+            _audit(conn, partner, actor, "mro.defect.open", defect.id, row)
+        return defect
+
+    def close_defect(self, partner: str, defect_id: str, *, actor: str) -> bool:
+        now = datetime.now(UTC)
+        with write_transaction(self._engine, self._url) as conn:
+            changed = conn.execute(
+                text(
+                    "UPDATE defects SET closed_at_us = :t WHERE id = :id AND partner = :p "
+                    "AND closed_at_us IS NULL"
+                ),
+                {"t": to_us(now), "id": defect_id, "p": partner},
+            ).rowcount
+            if changed:
+                _audit(conn, partner, actor, "mro.defect.close", defect_id, {"closed": to_us(now)})
+        return bool(changed)
+
+    def defects(self, aircraft_id: str, *, open_only: bool = True) -> list[Defect]:
+        sql = (
+            "SELECT id, aircraft_id, partner, title, critical, source, opened_at_us, "
+            "closed_at_us FROM defects WHERE aircraft_id = :a"
+        )
+        if open_only:
+            sql += " AND closed_at_us IS NULL"
+        with self._engine.connect() as conn:
+            rows = conn.execute(text(sql + " ORDER BY opened_at_us"), {"a": aircraft_id}).all()
+        return [
+            Defect(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                bool(r[4]),
+                r[5],
+                from_us(r[6]),
+                None if r[7] is None else from_us(r[7]),
+            )
+            for r in rows
+        ]
+
+
+def _audit(
+    conn: Connection, partner: str, actor: str, action: str, target: str, row: dict[str, Any]
+) -> None:
+    insert_pending(
+        conn,
+        AuditEvent(
+            partner=partner,
+            actor=actor,
+            action=action,
+            target_kind=action.split(".")[1],
+            target_id=target,
+            before_digest=None,
+            after_digest=digest_of(row),
+            at=datetime.now(UTC),
+        ),
+    )

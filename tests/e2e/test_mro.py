@@ -1,0 +1,113 @@
+"""Maintenance over HTTP: a program, a real log that uses up hours and cycles, the due-list
+turning amber and red, a defect from a log finding grounding the aircraft, and sign-off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from fastapi.testclient import TestClient
+
+from dronecoop.app import create_app
+from dronecoop.settings import Settings
+from dronecoop.trust.roles import Role, role_scope
+from tests.conftest import shared_file
+from tests.helpers import partner_auth, write_partners_file
+
+ROK, US = "rok-army", "us-army"
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, RSAPrivateKey]:
+    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
+
+
+@pytest.fixture
+def node(keys: dict[str, RSAPrivateKey], tmp_path: Path, db_url: str) -> Iterator[TestClient]:
+    settings = Settings(
+        db_url=db_url,
+        partners_file=write_partners_file(tmp_path, keys),
+        data_dir=tmp_path / "data",
+    )
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
+        yield client
+
+
+def who(keys: dict[str, RSAPrivateKey], partner: str, *roles: Role) -> dict[str, str]:
+    return partner_auth(keys[partner], partner, "park", *(role_scope(r) for r in roles))
+
+
+def test_a_program_a_log_a_defect_and_airworthiness(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    crew = who(keys, ROK, Role.MAINTAINER)
+    aircraft = node.post(
+        "/api/v1/aircraft",
+        json={"model": "Iris quad", "serial": "Q-1", "opening_hours": 9.9, "opening_cycles": 40},
+        headers=crew,
+    ).json()
+    for task in (
+        {"model": "Iris quad", "code": "MOTOR-10H", "title": "motor inspection", "hours": 10},
+        {"model": "Iris quad", "code": "FRAME-60C", "title": "frame check", "cycles": 60},
+        {"model": "Iris quad", "code": "ANNUAL", "title": "annual", "days": 365},
+    ):  # fmt: skip
+        r = node.post("/api/v1/mro/tasks", json=task, headers=crew)
+        assert r.status_code == 201, r.text
+    assert node.post("/api/v1/mro/tasks", json=task, headers=crew).status_code == 409
+
+    def due() -> dict[str, object]:
+        [mine] = node.get("/api/v1/mro/due", headers=crew).json()["aircraft"]
+        return mine
+
+    before = due()
+    status = {i["code"]: i["status"] for i in before["items"]}  # type: ignore[attr-defined]
+    assert status == {"MOTOR-10H": "amber", "FRAME-60C": "green", "ANNUAL": "green"}
+    assert before["airworthy"] is True
+    # A real log (flight.tlog: ~9 min airborne, 15 take-offs) uses up the motor interval.
+    log = node.post(
+        "/api/v1/logs",
+        content=shared_file("data/logs/flight.tlog").read_bytes(),
+        params={"aircraft": aircraft["id"], "filename": "flight.tlog"},
+        headers=crew,
+    ).json()
+    after = due()
+    status = {i["code"]: i["status"] for i in after["items"]}  # type: ignore[attr-defined]
+    assert status["MOTOR-10H"] == "red"  # 9.9 h + 0.15 h is past 10 h (no tolerance)
+    assert status["FRAME-60C"] == "amber"  # 40 + 15 cycles: within 10 % of 60
+    assert after["airworthy"] is False
+    assert any("MOTOR-10H" in r for r in after["reasons"])  # type: ignore[attr-defined]
+    # Sign-off: done now, the motor task is green again.
+    done = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/maintenance",
+        json={"task_code": "MOTOR-10H"},
+        headers=crew,
+    )
+    assert done.status_code == 201, done.text
+    signed = {i["code"]: i["status"] for i in due()["items"]}  # type: ignore[attr-defined]
+    assert signed["MOTOR-10H"] == "green"
+    # The log's Z vibration finding raises a critical defect: grounded until it is closed.
+    finding = next(f for f in log["findings"] if f["code"] == "vibration.z")
+    defect = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/defects",
+        json={"title": finding["summary"], "critical": True, "source": f"log {log['sha256']}"},
+        headers=crew,
+    ).json()
+    grounded = due()
+    assert grounded["airworthy"] is False
+    assert any("open critical defect" in r for r in grounded["reasons"])  # type: ignore[attr-defined]
+    closed = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/defects/{defect['id']}/close", headers=crew
+    )
+    assert closed.status_code == 200
+    # Another partner neither sees the aircraft's due-list nor writes its records.
+    other = who(keys, US, Role.MAINTAINER)
+    assert node.get("/api/v1/mro/due", headers=other).json()["aircraft"] == []
+    theirs = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/maintenance",
+        json={"task_code": "MOTOR-10H"},
+        headers=other,
+    )
+    assert theirs.status_code == 404  # not released to them: as if it did not exist
