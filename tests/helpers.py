@@ -175,8 +175,11 @@ def partner_issuer(partner: str) -> str:
     return f"https://auth.{partner}.example"
 
 
-def write_partners_file(folder: Path, keys: dict[str, RSAPrivateKey], **extra: str) -> Path:
-    """A partners file trusting each partner's key for its own issuer (extra: raw TOML)."""
+def write_partners_file(
+    folder: Path, keys: dict[str, RSAPrivateKey], depots: tuple[str, ...] = (), **extra: str
+) -> Path:
+    """A partners file trusting each partner's key for its own issuer (``depots``: the
+    partners running a depot; extra: raw TOML)."""
     lines = []
     for partner, key in keys.items():
         pem = folder / f"{partner}.pem"
@@ -189,6 +192,7 @@ def write_partners_file(folder: Path, keys: dict[str, RSAPrivateKey], **extra: s
             f"[partners.{partner}]",
             f'issuers = ["{partner_issuer(partner)}"]',
             f'public_key_files = ["{pem.name}"]',
+            *(["depot = true"] if partner in depots else []),
             "",
         ]
     lines += extra.values()

@@ -61,8 +61,9 @@ from dronecoop.flights.service import (
 )
 from dronecoop.flights.uss_http import build_uss_router
 from dronecoop.logs.readers import LogFormatError
-from dronecoop.mro.http import build_mro_router
-from dronecoop.mro.service import MroService
+from dronecoop.mro.http import build_mro_router, build_work_orders_router
+from dronecoop.mro.service import MroService, WorkOrderNotFound, WorkOrderService
+from dronecoop.mro.workorders import WorkOrderError
 from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
@@ -74,6 +75,7 @@ from dronecoop.store.migrate import upgrade
 from dronecoop.store.mro_sql import DuplicateTask, SqlMroStore
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.store.peer_intents_sql import SqlPeerIntents
+from dronecoop.store.workorders_sql import SqlWorkOrders
 from dronecoop.store.zones_sql import SqlZoneStore
 from dronecoop.trust.http import build_trust_router
 from dronecoop.trust.partners import LOCAL_PARTNER, Partners
@@ -118,6 +120,8 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     NotYourAircraft: 403,
     DuplicateAircraft: 409,
     DuplicateTask: 409,
+    WorkOrderNotFound: 404,
+    WorkOrderError: 409,
     NotYourZone: 403,
     FlightEnded: 409,
     StaleFlight: 409,
@@ -295,7 +299,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             }
             return Response(orjson.dumps(body), 409, media_type=PROBLEM_JSON)
         status = next((s for cls, s in PLANNING_STATUS.items() if isinstance(exc, cls)), 400)
-        return error_for_path(request.url.path, status, "Cannot do that with this flight", str(exc))
+        return error_for_path(request.url.path, status, "Request refused", str(exc))
 
     @app.exception_handler(LogFormatError)
     async def log_format_error(request: Request, exc: LogFormatError) -> Response:
@@ -449,10 +453,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         SqlFleetStore(settings.db_url, shared_engine, blobs=settings.data_dir / "logs")
     )
     app.state.fleet = fleet
-    app.include_router(build_fleet_router(guard, fleet, policy))
+    work_orders = SqlWorkOrders(settings.db_url, shared_engine)
+    app.include_router(build_fleet_router(guard, fleet, policy, work_orders.open_depots))
     mro = MroService(fleet, SqlMroStore(settings.db_url, shared_engine))
     app.state.mro = mro
-    app.include_router(build_mro_router(guard, mro, policy))
+    app.include_router(build_mro_router(guard, mro, policy, work_orders.open_depots))
+    orders = WorkOrderService(
+        mro, work_orders, lambda: frozenset(p.id for p in partners if p.depot)
+    )
+    app.include_router(build_work_orders_router(guard, orders))
     app.include_router(build_uss_constraints_router(guard, zone_service))
     app.include_router(build_uss_router(guard, flights, policy, dss.record_report))
     for method, path in PUBLIC_ROUTES:

@@ -163,7 +163,14 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=maintainer,
     )
     assert log.status_code == 201, log.text
+    order = node.post(
+        "/api/v1/workorders",
+        json={"aircraft_id": aircraft.json()["id"], "cards": [{"title": "matrix check"}]},
+        headers=maintainer,
+    )
+    assert order.status_code == 201, order.text
     return {
+        "order_id": order.json()["id"],
         "aircraft_id": aircraft.json()["id"],
         "log_sha256": log.json()["sha256"],
         "zone_id": zone.json()["published"][0]["id"],
@@ -204,6 +211,8 @@ def fill(path: str, records: dict[str, str]) -> str:
         "aircraft_id": records["aircraft_id"],
         "sha256": records["log_sha256"],
         "defect_id": "00000000-0000-4000-8000-000000000000",
+        "order_id": records["order_id"],
+        "index": "0",
     }
     return path.format(**values)
 
@@ -242,6 +251,7 @@ def targets_record(path: str) -> bool:
         "zone_id",
         "aircraft_id",
         "sha256",
+        "order_id",
     )
     return any(f"{{{p}}}" in path for p in names)
 

@@ -10,6 +10,7 @@ released to; a log to its owner (and, with work orders, the assigned depot).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +39,34 @@ LOGS_LIST = RoutePolicy(any_of=(Permission.FLEET_READ, Permission.MRO_READ))
 LOGS_INGEST = RoutePolicy(any_of=(Permission.LOGS_INGEST,), writes=True)
 
 
-def aircraft_meta(aircraft: Aircraft) -> RecordMeta:
+def aircraft_meta(aircraft: Aircraft, assigned: frozenset[str] = frozenset()) -> RecordMeta:
+    """``assigned``: depots with an open work order on it (they see it while it is open)."""
     return RecordMeta(
         kind=RecordKind.AIRCRAFT,
         owner=PartnerID(aircraft.partner),
         released_to=frozenset(PartnerID(p) for p in aircraft.released_to),
+        assigned_to=frozenset(PartnerID(p) for p in assigned),
     )
 
 
-def log_meta(log: StoredLog) -> RecordMeta:
-    return RecordMeta(kind=RecordKind.FLIGHT_LOG, owner=PartnerID(log.partner))
+def log_meta(log: StoredLog, assigned: frozenset[str] = frozenset()) -> RecordMeta:
+    return RecordMeta(
+        kind=RecordKind.FLIGHT_LOG,
+        owner=PartnerID(log.partner),
+        assigned_to=frozenset(PartnerID(p) for p in assigned),
+    )
 
 
-def build_fleet_router(guard: Guard, fleet: FleetService, policy: ReleasabilityPolicy) -> APIRouter:
+def no_depots(_aircraft_id: str) -> frozenset[str]:
+    return frozenset()
+
+
+def build_fleet_router(
+    guard: Guard,
+    fleet: FleetService,
+    policy: ReleasabilityPolicy,
+    assigned: Callable[[str], frozenset[str]] = no_depots,
+) -> APIRouter:
     router = APIRouter(tags=["Fleet and flight logs"])
     route = guarded_routes(router, guard, "")
 
@@ -93,7 +109,7 @@ def build_fleet_router(guard: Guard, fleet: FleetService, policy: ReleasabilityP
             return [
                 aircraft_json(a, principal.partner)
                 for a in fleet.all_aircraft()
-                if policy.visible(viewer, aircraft_meta(a))
+                if policy.visible(viewer, aircraft_meta(a, assigned(a.id)))
             ]
 
         return OrjsonResponse({"aircraft": await run_in_threadpool(visible)})
@@ -103,12 +119,13 @@ def build_fleet_router(guard: Guard, fleet: FleetService, policy: ReleasabilityP
         principal = guard.admit(request, AIRCRAFT_READ)
         viewer = PartnerID(principal.partner)
         aircraft = await run_in_threadpool(fleet.aircraft, aircraft_id)
-        if aircraft is None or not policy.visible(viewer, aircraft_meta(aircraft)):
+        depots = frozenset() if aircraft is None else assigned(aircraft.id)
+        if aircraft is None or not policy.visible(viewer, aircraft_meta(aircraft, depots)):
             raise HTTPException(404, f"aircraft {aircraft_id} not found")
         body = aircraft_json(aircraft, principal.partner)
         logs = await run_in_threadpool(fleet.logs_of, aircraft)
         body["flight_logs"] = [
-            _log_summary(log) for log in logs if policy.visible(viewer, log_meta(log))
+            _log_summary(log) for log in logs if policy.visible(viewer, log_meta(log, depots))
         ]
         return OrjsonResponse(body)
 
@@ -137,14 +154,29 @@ def build_fleet_router(guard: Guard, fleet: FleetService, policy: ReleasabilityP
         principal = guard.admit(request, LOGS_LIST)
         viewer = PartnerID(principal.partner)
         logs = await run_in_threadpool(fleet.store.logs)
-        return OrjsonResponse(
-            {"logs": [_log_summary(x) for x in logs if policy.visible(viewer, log_meta(x))]}
-        )
+
+        def seen(log: StoredLog) -> bool:
+            depots = assigned(log.aircraft_id) if log.aircraft_id else frozenset()
+            return policy.visible(viewer, log_meta(log, depots))
+
+        return OrjsonResponse({"logs": [_log_summary(x) for x in logs if seen(x)]})
 
     @route("GET", "/api/v1/logs/{sha256}", LOGS_READ, "A flight log's full report")
     async def get_log(request: Request, sha256: str) -> Response:
         principal = guard.admit(request, LOGS_READ)
-        log = await run_in_threadpool(fleet.store.log, principal.partner, sha256.lower())
+        viewer = PartnerID(principal.partner)
+        kept = await run_in_threadpool(fleet.store.logs_by_hash, sha256.lower())
+        log = next(
+            (
+                x
+                for x in kept
+                if policy.visible(
+                    viewer,
+                    log_meta(x, assigned(x.aircraft_id) if x.aircraft_id else frozenset()),
+                )
+            ),
+            None,
+        )
         if log is None:
             raise HTTPException(404, f"flight log {sha256} not found")
         return OrjsonResponse(_log_summary(log) | {"report": log.report})

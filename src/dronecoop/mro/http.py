@@ -4,6 +4,7 @@ depots assigned by work orders come later."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from dronecoop.fleet.http import aircraft_meta
-from dronecoop.mro.service import AircraftDue, MroService
+from dronecoop.mro.service import AircraftDue, MroService, WorkOrderService
+from dronecoop.mro.workorders import WorkOrder
 from dronecoop.planning.errors import PlanFileError
 from dronecoop.planning.inputs import json_object
 from dronecoop.trust.partners import PartnerID
@@ -61,14 +63,20 @@ def due_json(due: AircraftDue) -> dict[str, Any]:
     }
 
 
-def build_mro_router(guard: Guard, mro: MroService, policy: ReleasabilityPolicy) -> APIRouter:
+def build_mro_router(
+    guard: Guard,
+    mro: MroService,
+    policy: ReleasabilityPolicy,
+    assigned: Callable[[str], frozenset[str]],
+) -> APIRouter:
     router = APIRouter(tags=["Maintenance (MRO)"])
     route = guarded_routes(router, guard, "")
 
     async def visible(partner: str, aircraft_id: str) -> None:
         """404 for an aircraft the caller may not see, exactly as for one that does not exist."""
         aircraft = await run_in_threadpool(mro.fleet.aircraft, aircraft_id)
-        if aircraft is None or not policy.visible(PartnerID(partner), aircraft_meta(aircraft)):
+        meta = None if aircraft is None else aircraft_meta(aircraft, assigned(aircraft.id))
+        if meta is None or not policy.visible(PartnerID(partner), meta):
             raise HTTPException(404, f"aircraft {aircraft_id} not found")
 
     @route("POST", "/api/v1/mro/tasks", MRO_WRITE, "Add a task to a model's maintenance program")
@@ -109,7 +117,7 @@ def build_mro_router(guard: Guard, mro: MroService, policy: ReleasabilityPolicy)
             return [
                 due_json(mro.due(a))
                 for a in mro.fleet.all_aircraft()
-                if policy.visible(viewer, aircraft_meta(a))
+                if policy.visible(viewer, aircraft_meta(a, assigned(a.id)))
             ]
 
         return OrjsonResponse({"aircraft": await run_in_threadpool(compute)})
@@ -166,3 +174,153 @@ def build_mro_router(guard: Guard, mro: MroService, policy: ReleasabilityPolicy)
         return OrjsonResponse({"id": defect_id, "closed": True})
 
     return router
+
+
+WO_READ = RoutePolicy(any_of=(Permission.MRO_READ,))
+WO_ONE = RoutePolicy(any_of=(Permission.MRO_READ,), record_kind=RecordKind.WORK_ORDER)
+WO_WRITE = RoutePolicy(any_of=(Permission.MRO_WRITE,), writes=True)
+WO_STEP = RoutePolicy(
+    any_of=(Permission.MRO_WRITE,), record_kind=RecordKind.WORK_ORDER, writes=True
+)
+
+
+def work_order_json(order: WorkOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "aircraft_id": order.aircraft_id,
+        "owner": order.owner,
+        "depot": order.depot,
+        "status": order.status.value,
+        "opened_by": order.opened_by,
+        "opened_at": order.opened_at.isoformat() if order.opened_at else None,
+        "closed_at": order.closed_at.isoformat() if order.closed_at else None,
+        "cards": [
+            {
+                "index": i,
+                "title": c.title,
+                "critical": c.critical,
+                "task_code": c.task_code,
+                "defect_id": c.defect_id,
+                "signed_by": c.signed_by,
+                "inspected_by": c.inspected_by,
+                "complete": c.complete,
+            }
+            for i, c in enumerate(order.cards)
+        ],
+        "parts": [
+            {"part_number": p.part_number, "quantity": p.quantity, "drawn_by": p.drawn_by}
+            for p in order.parts
+        ],
+    }
+
+
+def build_work_orders_router(guard: Guard, orders: WorkOrderService) -> APIRouter:
+    router = APIRouter(tags=["Maintenance (MRO)"])
+    route = guarded_routes(router, guard, "")
+
+    @route("POST", "/api/v1/workorders", WO_WRITE, "Open a work order on your aircraft")
+    async def open_order(request: Request) -> Response:
+        principal = guard.admit(request, WO_WRITE)
+        body = json_object(await request.body())
+        order = await run_in_threadpool(orders.open, principal.partner, principal.sub, body)
+        return OrjsonResponse(work_order_json(order), status_code=201)
+
+    @route("GET", "/api/v1/workorders", WO_READ, "Work orders on your aircraft or at your depot")
+    async def list_orders(request: Request) -> Response:
+        principal = guard.admit(request, WO_READ)
+        found = await run_in_threadpool(orders.store.all)
+        return OrjsonResponse(
+            {
+                "work_orders": [
+                    work_order_json(o) for o in found if orders.visible_to(principal.partner, o)
+                ]
+            }
+        )
+
+    @route("GET", "/api/v1/workorders/{order_id}", WO_ONE, "One work order")
+    async def get_order(request: Request, order_id: str) -> Response:
+        principal = guard.admit(request, WO_ONE)
+        order, _ = await run_in_threadpool(orders.get, principal.partner, order_id)
+        return OrjsonResponse(work_order_json(order))
+
+    @route(
+        "POST",
+        "/api/v1/workorders/{order_id}/cards/{index}/sign",
+        WO_STEP,
+        "Sign a task card (the technician)",
+    )
+    async def sign(request: Request, order_id: str, index: str) -> Response:
+        principal = guard.admit(request, WO_STEP)
+        order = await run_in_threadpool(
+            orders.sign, principal.partner, principal.sub, order_id, _index(index), False
+        )
+        return OrjsonResponse(work_order_json(order))
+
+    @route(
+        "POST",
+        "/api/v1/workorders/{order_id}/cards/{index}/inspect",
+        WO_STEP,
+        "Inspect a critical task card (a second person)",
+    )
+    async def inspect(request: Request, order_id: str, index: str) -> Response:
+        principal = guard.admit(request, WO_STEP)
+        order = await run_in_threadpool(
+            orders.sign, principal.partner, principal.sub, order_id, _index(index), True
+        )
+        return OrjsonResponse(work_order_json(order))
+
+    @route("POST", "/api/v1/workorders/{order_id}/parts", WO_STEP, "Draw a part from the depot")
+    async def draw(request: Request, order_id: str) -> Response:
+        principal = guard.admit(request, WO_STEP)
+        await run_in_threadpool(orders.get, principal.partner, order_id)  # 404 before 400
+        body = json_object(await request.body())
+        part, quantity = body.get("part_number"), body.get("quantity", 1)
+        if not isinstance(part, str) or isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise PlanFileError('give "part_number" (text) and "quantity" (a whole number)')
+        order = await run_in_threadpool(
+            orders.draw, principal.partner, principal.sub, order_id, part, quantity
+        )
+        return OrjsonResponse(work_order_json(order))
+
+    @route(
+        "POST", "/api/v1/workorders/{order_id}/complete", WO_STEP, "Complete (sign off) the order"
+    )
+    async def complete(request: Request, order_id: str) -> Response:
+        principal = guard.admit(request, WO_STEP)
+        order = await run_in_threadpool(orders.complete, principal.partner, principal.sub, order_id)
+        return OrjsonResponse(work_order_json(order))
+
+    @route("POST", "/api/v1/inventory", WO_WRITE, "Stock parts in your depot")
+    async def stock(request: Request) -> Response:
+        principal = guard.admit(request, WO_WRITE)
+        body = json_object(await request.body())
+        part, quantity = body.get("part_number"), body.get("quantity")
+        if not isinstance(part, str) or isinstance(quantity, bool) or not isinstance(quantity, int):
+            raise PlanFileError('give "part_number" (text) and "quantity" (a whole number)')
+        on_hand = await run_in_threadpool(
+            lambda: orders.store.stock(
+                principal.partner,
+                part,
+                str(body.get("description", ""))[:255],
+                quantity,
+                actor=principal.sub,
+            )
+        )
+        return OrjsonResponse({"part_number": part, "quantity": on_hand}, status_code=201)
+
+    @route("GET", "/api/v1/inventory", WO_READ, "Your depot's parts")
+    async def inventory(request: Request) -> Response:
+        principal = guard.admit(request, WO_READ)
+        rows = await run_in_threadpool(orders.store.inventory, principal.partner)
+        return OrjsonResponse(
+            {"parts": [{"part_number": n, "description": d, "quantity": q} for n, d, q in rows]}
+        )
+
+    return router
+
+
+def _index(raw: str) -> int:
+    """A card's number from the path (after the guard: a bad token is 401, not 400)."""
+    if not raw.isdigit():
+        raise PlanFileError(f"card index must be a number, got {raw!r}")
+    return int(raw)

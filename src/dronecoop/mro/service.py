@@ -6,16 +6,26 @@ the last ``RATE_WINDOW_DAYS`` days, per day.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dronecoop.fleet.model import Aircraft
 from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
+from dronecoop.mro import workorders
 from dronecoop.mro.due import Airworthiness, Done, DueItem, Task, Usage, airworthiness, due_list
+from dronecoop.mro.workorders import (
+    PartDrawn,
+    TaskCard,
+    WorkOrder,
+    WorkOrderError,
+    WorkOrderStatus,
+)
 from dronecoop.planning.errors import PlanningError
 from dronecoop.store.mro_sql import Defect, SqlMroStore
+from dronecoop.store.workorders_sql import SqlWorkOrders
 
 RATE_WINDOW_DAYS = 90
 
@@ -130,3 +140,122 @@ def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PlanningError(f'"{name}" must be a number')
     return kind(value)
+
+
+class WorkOrderService:
+    """Work orders across partners: the owner opens one on its aircraft and assigns a depot
+    (its own or an ally's); the depot signs the cards, draws parts from its inventory and
+    completes it, which records the program tasks done and closes the defects worked."""
+
+    def __init__(
+        self,
+        mro: MroService,
+        store: SqlWorkOrders,
+        depots: Callable[[], frozenset[str]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.mro = mro
+        self.store = store
+        self._depots = depots
+        self._clock = clock
+
+    def open(self, partner: str, actor: str, body: dict[str, Any]) -> WorkOrder:
+        aircraft = self.mro._own(partner, str(body.get("aircraft_id", "")))
+        depot = str(body.get("depot") or partner)
+        if depot != partner and depot not in self._depots():
+            raise PlanningError(f"{depot} runs no depot (partners file: depot = true)")
+        raw_cards = body.get("cards")
+        if not isinstance(raw_cards, list) or not raw_cards:
+            raise PlanningError('a work order needs "cards": task codes, defects or titles')
+        program = {t.code: t for p, m, t in self.mro.store.tasks(partner) if m == aircraft.model}
+        defects = {d.id: d for d in self.mro.store.defects(aircraft.id)}
+        cards = []
+        for i, raw in enumerate(raw_cards):
+            if not isinstance(raw, dict):
+                raise PlanningError(f"cards[{i}] must be an object")
+            if raw.get("task_code") is not None:
+                task = program.get(str(raw["task_code"]))
+                if task is None:
+                    raise PlanningError(
+                        f"cards[{i}]: {aircraft.model} has no task {raw['task_code']!r}"
+                    )
+                cards.append(TaskCard(task.title, task.critical, task_code=task.code))
+            elif raw.get("defect_id") is not None:
+                defect = defects.get(str(raw["defect_id"]))
+                if defect is None:
+                    raise PlanningError(f"cards[{i}]: no open defect {raw['defect_id']} on it")
+                cards.append(TaskCard(defect.title, defect.critical, defect_id=defect.id))
+            elif isinstance(raw.get("title"), str) and raw["title"].strip():
+                cards.append(TaskCard(raw["title"].strip()[:255], bool(raw.get("critical"))))
+            else:
+                raise PlanningError(f"cards[{i}]: give a task_code, a defect_id or a title")
+        order = WorkOrder(
+            id=str(uuid.uuid4()),
+            aircraft_id=aircraft.id,
+            owner=partner,
+            depot=depot,
+            status=WorkOrderStatus.OPEN,
+            cards=tuple(cards),
+            opened_by=actor,
+            opened_at=self._clock(),
+        )
+        self.store.add(order, actor=actor)
+        return order
+
+    def visible_to(self, partner: str, order: WorkOrder) -> bool:
+        """The owner always; the assigned depot while the order is open."""
+        return partner == order.owner or (order.open and partner == order.depot)
+
+    def get(self, partner: str, order_id: str) -> tuple[WorkOrder, int]:
+        found = self.store.get(order_id)
+        if found is None or not self.visible_to(partner, found[0]):
+            raise WorkOrderNotFound(f"work order {order_id} not found")
+        return found
+
+    def sign(self, partner: str, actor: str, order_id: str, index: int, second: bool) -> WorkOrder:
+        order, version = self.get(partner, order_id)
+        step = workorders.inspect if second else workorders.sign
+        changed = step(order, index, actor, partner, self._clock())
+        self.store.save(
+            changed, version, actor=actor, partner=partner, action="inspect" if second else "sign"
+        )
+        return changed
+
+    def draw(
+        self, partner: str, actor: str, order_id: str, part_number: str, quantity: int
+    ) -> WorkOrder:
+        order, version = self.get(partner, order_id)
+        if partner != order.depot:
+            raise WorkOrderError("parts are drawn from the assigned depot's inventory")
+        if not order.open:
+            raise WorkOrderError(f"work order {order.id} is {order.status.value}")
+        if quantity <= 0:
+            raise PlanningError('"quantity" must be 1 or more')
+        drawn = PartDrawn(part_number, quantity, actor, self._clock())
+        changed = replace(order, parts=(*order.parts, drawn))
+        self.store.save(changed, version, actor=actor, partner=partner, action="draw", draw=drawn)
+        return changed
+
+    def complete(self, partner: str, actor: str, order_id: str) -> WorkOrder:
+        order, version = self.get(partner, order_id)
+        done = workorders.complete(order, partner, self._clock())
+        aircraft = self.mro.fleet.aircraft(order.aircraft_id)
+        if aircraft is None:
+            raise AircraftNotFound(f"aircraft {order.aircraft_id} not found")
+        self.store.save(done, version, actor=actor, partner=partner, action="complete")
+        use = self.mro.fleet.utilisation(aircraft)
+        for card in done.cards:  # the owner's records: tasks done, defects rectified
+            if card.task_code is not None:
+                self.mro.store.record_done(
+                    order.owner,
+                    aircraft.id,
+                    Done(card.task_code, done.closed_at or self._clock(), use.hours, use.cycles),
+                    actor=f"{card.signed_by} ({order.depot})",
+                )
+            if card.defect_id is not None:
+                self.mro.store.close_defect(order.owner, card.defect_id, actor=actor)
+        return done
+
+
+class WorkOrderNotFound(PlanningError):
+    pass

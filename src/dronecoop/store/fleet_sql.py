@@ -134,6 +134,13 @@ class SqlFleetStore(SqlRepository):
         )
         return _log(rows[0]) if rows else None
 
+    def logs_by_hash(self, sha256: str) -> list[StoredLog]:
+        """The log with these bytes, as each partner that has it keeps it."""
+        return [
+            _log(r)
+            for r in self._select(f"SELECT {_LOGS} FROM flight_logs WHERE sha256 = :s", s=sha256)
+        ]
+
     def logs(self, aircraft_ids: list[str] | None = None) -> list[StoredLog]:
         if aircraft_ids is None:
             return [

@@ -301,3 +301,29 @@ defects = Table(
     Column("opened_at_us", BigInteger, nullable=False),
     Column("closed_at_us", BigInteger, nullable=True),
 )
+
+# Work orders (mro.workorders) and each depot's parts inventory.
+work_orders = Table(
+    "work_orders",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("aircraft_id", ID, nullable=False, index=True),
+    Column("owner", String(64), nullable=False),
+    Column("depot", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cards", Text, nullable=False),
+    Column("parts", Text, nullable=False),
+    Column("opened_by", String(255), nullable=False),
+    Column("opened_at_us", BigInteger, nullable=False),
+    Column("closed_at_us", BigInteger, nullable=True),
+    Column("version", Integer, nullable=False),
+)
+inventory = Table(
+    "inventory",
+    metadata,
+    Column("partner", String(64), nullable=False),
+    Column("part_number", String(128), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    PrimaryKeyConstraint("partner", "part_number"),
+)

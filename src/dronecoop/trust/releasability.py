@@ -19,7 +19,7 @@ from dronecoop.trust.partners import PartnerID
 
 class Release(StrEnum):
     OWNER_ONLY = "owner_only"
-    NAMED_PARTNERS = "named_partners"  # the owner and the partners the record names
+    NAMED_PARTNERS = "named_partners"  # the owner, the partners it names, depots assigned
     ASSIGNED_DEPOT = "assigned_depot"  # the owner and the depots a live work order assigns
     ALL_PARTNERS = "all_partners"
 
@@ -79,8 +79,8 @@ class ReleasabilityPolicy:
 def _allows(rule: Release, viewer: PartnerID, meta: RecordMeta) -> bool:
     if viewer == meta.owner or rule is Release.ALL_PARTNERS:
         return True
-    if rule is Release.NAMED_PARTNERS:
-        return viewer in meta.released_to
+    if rule is Release.NAMED_PARTNERS:  # an open assignment names the depot too, for its time
+        return viewer in meta.released_to or viewer in meta.assigned_to
     if rule is Release.ASSIGNED_DEPOT:
         return viewer in meta.assigned_to
     return False
