@@ -43,6 +43,22 @@ ensure_postgres() {
   echo "services: PostgreSQL $version ready"
 }
 
+ensure_chromium() {
+  # The page tests open the web UI in headless Chromium.
+  local browser
+  browser=$(command -v chromium || command -v chromium-browser || true)
+  if [ -z "$browser" ]; then
+    echo "services: installing Chromium (Debian package, for the page tests)"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+      || { echo "services: could not install Chromium" >&2; return 1; }
+    browser=$(command -v chromium || command -v chromium-browser || true)
+  fi
+  [ -n "$browser" ] || return 1
+  echo "DRONECOOP_TEST_CHROMIUM=$browser" >> "$env_file"
+  echo "services: Chromium at $browser"
+}
+
 status=0
 ensure_postgres || status=1
+ensure_chromium || status=1
 exit $status

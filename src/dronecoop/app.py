@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ from dronecoop.web.guard import Guard, RateLimited, route_keys
 from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
+from dronecoop.web.mro_pages import fleet_page, log_page
 from dronecoop.web.responses import PROBLEM_JSON, OrjsonResponse, error_for_path
 from dronecoop.zones.http import build_uss_constraints_router, build_zones_router
 from dronecoop.zones.service import NotYourZone, ZoneNotFound, ZoneService
@@ -137,6 +139,8 @@ PUBLIC_ROUTES = [
     ("GET", "/redoc"),
     ("GET", "/openapi.json"),
     ("*", "/static-offline-docs"),
+    ("GET", "/fleet"),
+    ("GET", "/logs/{sha256}"),
 ]
 
 
@@ -440,6 +444,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
         return HTMLResponse(landing_page(settings))
+
+    @app.get("/fleet", include_in_schema=False)
+    async def fleet_html() -> HTMLResponse:
+        return HTMLResponse(fleet_page())
+
+    @app.get("/logs/{sha256}", include_in_schema=False)
+    async def log_html(sha256: str) -> HTMLResponse:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+            raise StarletteHTTPException(404, "no such log")
+        return HTMLResponse(log_page(sha256.lower()))
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -187,6 +187,8 @@ def run_demo(
         for partner, node in uss.items():
             console.print(f"{partner.upper():4} API docs     {node.url}/docs")
         console.print("plan as a partner: dronecoop flights plan FILE --start TIME --partner rok")
+        us_token = fed.partners["us"].token("ops@us", Role.MAINTAINER, Role.OBSERVER)
+        console.print(f"US fleet page     {uss['us'].url}/fleet#token={us_token}")
         console.print(
             f"tokens to call them: {workdir / 'tokens.env'} "
             '(source it, then: curl -H "Authorization: Bearer $ROK_TOKEN" '

@@ -161,10 +161,8 @@ def build_fleet_router(
 
         return OrjsonResponse({"logs": [_log_summary(x) for x in logs if seen(x)]})
 
-    @route("GET", "/api/v1/logs/{sha256}", LOGS_READ, "A flight log's full report")
-    async def get_log(request: Request, sha256: str) -> Response:
-        principal = guard.admit(request, LOGS_READ)
-        viewer = PartnerID(principal.partner)
+    async def visible_log(partner: str, sha256: str) -> StoredLog:
+        viewer = PartnerID(partner)
         kept = await run_in_threadpool(fleet.store.logs_by_hash, sha256.lower())
         log = next(
             (
@@ -179,7 +177,20 @@ def build_fleet_router(
         )
         if log is None:
             raise HTTPException(404, f"flight log {sha256} not found")
+        return log
+
+    @route("GET", "/api/v1/logs/{sha256}", LOGS_READ, "A flight log's full report")
+    async def get_log(request: Request, sha256: str) -> Response:
+        principal = guard.admit(request, LOGS_READ)
+        log = await visible_log(principal.partner, sha256)
         return OrjsonResponse(_log_summary(log) | {"report": log.report})
+
+    @route("GET", "/api/v1/logs/{sha256}/plot.png", LOGS_READ, "A flight log's plots (PNG)")
+    async def plot(request: Request, sha256: str) -> Response:
+        principal = guard.admit(request, LOGS_READ)
+        log = await visible_log(principal.partner, sha256)
+        png = await run_in_threadpool(fleet.plot, log)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
     return router
 

@@ -131,6 +131,13 @@ class FleetService:
         stored, new = self.store.add_log(log, data_file, actor=actor)
         return Ingested(stored, new, matched_by)
 
+    def plot(self, log: StoredLog) -> bytes:
+        """The log's plots with its findings shaded, from the bytes kept for it."""
+        from dronecoop.logs.plots import plot_png  # matplotlib: only when a plot is asked for
+
+        data = read_log(self.store.blob_path(log.sha256))
+        return plot_png(data, analyse(data).findings)
+
     def _aircraft_for(
         self, partner: str, aircraft_id: str | None, report: LogReport
     ) -> tuple[Aircraft | None, str]:

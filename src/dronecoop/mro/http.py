@@ -4,6 +4,8 @@ depots assigned by work orders come later."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -121,6 +123,41 @@ def build_mro_router(
             ]
 
         return OrjsonResponse({"aircraft": await run_in_threadpool(compute)})
+
+    @route("GET", "/api/v1/mro/due.csv", MRO_READ, "The due-list as CSV")
+    async def due_csv(request: Request) -> Response:
+        principal = guard.admit(request, MRO_READ)
+        viewer = PartnerID(principal.partner)
+
+        def compute() -> str:
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(
+                ["aircraft_id", "partner", "model", "serial", "airworthy", "hours", "cycles",
+                 "next_task", "next_status", "next_due", "open_defects", "reasons"]
+            )  # fmt: skip
+            for a in mro.fleet.all_aircraft():
+                if not policy.visible(viewer, aircraft_meta(a, assigned(a.id))):
+                    continue
+                due = mro.due(a)
+                nxt = next(
+                    (i for i in due.items if i.forecast), due.items[0] if due.items else None
+                )
+                writer.writerow(
+                    [a.id, a.partner, a.model, a.serial, due.verdict.airworthy,
+                     f"{due.usage.hours:.2f}", due.usage.cycles,
+                     nxt.task.code if nxt else "", nxt.status.value if nxt else "",
+                     nxt.forecast.date().isoformat() if nxt and nxt.forecast else "",
+                     len(due.defects), "; ".join(due.verdict.reasons)]
+                )  # fmt: skip
+            return out.getvalue()
+
+        body = await run_in_threadpool(compute)
+        return Response(
+            body,
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="fleet-due.csv"'},
+        )
 
     @route(
         "POST",

@@ -31,6 +31,16 @@ def landing_page(settings: Settings) -> str:
         ),
         ("USS (ASTM F3548-21)", f"{base}/uss/v1", "a flight's details for peer USSs"),
         (
+            "Fleet page",
+            f'<a href="/fleet">{base}/fleet</a>',
+            "airworthiness, next due, defects, flight logs (open with #token=...)",
+        ),
+        (
+            "Fleet and maintenance",
+            f"{base}/api/v1/aircraft · {base}/api/v1/logs · {base}/api/v1/mro",
+            "aircraft, flight logs in, due-list, work orders",
+        ),
+        (
             "Trust",
             f"{base}/api/v1/audit · {base}/api/v1/partners",
             "your partner's audit trail and live feed; who may see what",
