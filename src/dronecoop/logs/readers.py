@@ -2,7 +2,8 @@
 
 - PX4 ULog: ``pyulog.ULog``;
 - ArduPilot DataFlash (``.bin`` binary, ``.log`` text): ``pymavlink.DFReader``;
-- MAVLink telemetry logs (``.tlog``): ``pymavlink.mavutil.mavlogfile``.
+- MAVLink telemetry logs (``.tlog``): ``logs.fast_tlog`` (vectorised, ~30x faster;
+  ``read_tlog`` here, with ``pymavlink.mavutil.mavlogfile``, is its reference).
 
 A file is opened with its reader class directly, never through
 ``mavutil.mavlink_connection`` (which runs ``.elf`` paths in a simulator and takes
@@ -61,10 +62,12 @@ def read_log(path: Path) -> LogData:
     if not head:
         raise LogFormatError(f"{path.name}: the file is empty")
     kind = detect_format(head, path.name)
+    from dronecoop.logs.fast_tlog import read_tlog_fast  # vectorised; read_tlog: reference
+
     reader = {
         LogFormat.ULOG: read_ulog,
         LogFormat.DATAFLASH: read_dataflash,
-        LogFormat.TLOG: read_tlog,
+        LogFormat.TLOG: read_tlog_fast,
     }[kind]
     return reader(path)
 
