@@ -1,7 +1,8 @@
 """Reading flight logs with each format's own reader (the adapter around ``logs.analysis``).
 
 - PX4 ULog: ``pyulog.ULog``;
-- ArduPilot DataFlash (``.bin`` binary, ``.log`` text): ``pymavlink.DFReader``;
+- ArduPilot DataFlash: ``logs.fast_dataflash`` for ``.bin`` (vectorised; ``read_dataflash``
+  here, with ``pymavlink.DFReader``, is its reference and reads ``.log`` text logs);
 - MAVLink telemetry logs (``.tlog``): ``logs.fast_tlog`` (vectorised, ~30x faster;
   ``read_tlog`` here, with ``pymavlink.mavutil.mavlogfile``, is its reference).
 
@@ -62,11 +63,15 @@ def read_log(path: Path) -> LogData:
     if not head:
         raise LogFormatError(f"{path.name}: the file is empty")
     kind = detect_format(head, path.name)
-    from dronecoop.logs.fast_tlog import read_tlog_fast  # vectorised; read_tlog: reference
+    from dronecoop.logs.fast_dataflash import read_dataflash_fast
+    from dronecoop.logs.fast_tlog import read_tlog_fast  # vectorised; the pymavlink readers
+    # here (read_dataflash, read_tlog) are their references in the tests
 
+    with path.open("rb") as fh:
+        text_dataflash = fh.read(4) == b"FMT,"
     reader = {
         LogFormat.ULOG: read_ulog,
-        LogFormat.DATAFLASH: read_dataflash,
+        LogFormat.DATAFLASH: read_dataflash if text_dataflash else read_dataflash_fast,
         LogFormat.TLOG: read_tlog_fast,
     }[kind]
     return reader(path)
@@ -258,6 +263,8 @@ def _dataflash(path: Path, reader: Any) -> LogData:
     first_us: float | None = None
     last_s = 0.0
     armed_seen = False
+    events = _Collector()  # EV arm/disarm events: used when the log has no ARM messages
+    latest: dict[str, float] = {}
     try:
         while (msg := reader.recv_match(type=_DF_TYPES)) is not None:
             kind = msg.get_type()
@@ -270,8 +277,8 @@ def _dataflash(path: Path, reader: Any) -> LogData:
             if kind == "ARM":
                 armed_seen = True
                 c.add(m.ARMED, t, 1.0 if msg.ArmState else 0.0, "ARM.ArmState")
-            elif kind == "EV" and not armed_seen and msg.Id in (10, 11):  # ARMED / DISARMED
-                c.add(m.ARMED, t, 1.0 if msg.Id == 10 else 0.0, "EV.Id")
+            elif kind == "EV" and msg.Id in (10, 11):  # ARMED / DISARMED (older logs)
+                events.add(m.ARMED, t, 1.0 if msg.Id == 10 else 0.0, "EV.Id")
             elif kind == "GPS" and getattr(msg, "Status", 3) >= 3:
                 c.add(m.LAT, t, msg.Lat, "GPS.Lat")
                 c.add(m.LON, t, msg.Lng, "GPS.Lng")
@@ -300,16 +307,21 @@ def _dataflash(path: Path, reader: Any) -> LogData:
                     vehicle["board"], *uid = text_line.split()
                     vehicle["uid"] = "".join(uid)
             elif kind == "PARM":
-                if msg.Name in parameters and parameters[msg.Name] != msg.Value:
-                    changes.append((t, str(msg.Name), float(msg.Value)))
-                parameters.setdefault(str(msg.Name), float(msg.Value))
+                name, value = str(msg.Name), float(msg.Value)
+                if name in latest and latest[name] != value:
+                    changes.append((t, name, value))
+                latest[name] = value
+                parameters.setdefault(name, value)
     except Exception as exc:  # a damaged record: keep what was read before it
         warnings.append(f"stopped reading at {last_s:.1f} s: {exc}")
     if first_us is None:
         raise LogFormatError(f"{path.name}: no timed DataFlash messages")
+    signals = c.signals()
+    if not armed_seen:
+        signals |= events.signals()
     return LogData(
         format=LogFormat.DATAFLASH,
-        signals=c.signals(),
+        signals=signals,
         vehicle=vehicle,
         firmware=firmware,
         parameters=parameters,
