@@ -69,6 +69,7 @@ from dronecoop.planning.errors import PlanningError
 from dronecoop.settings import Settings
 from dronecoop.store.airspace_sql import SqlAirspaceStore
 from dronecoop.store.audit_sql import SqlAuditLog
+from dronecoop.store.components_sql import ComponentError, SqlComponents
 from dronecoop.store.engine import build_engine
 from dronecoop.store.fleet_sql import DuplicateAircraft, SqlFleetStore
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
@@ -124,6 +125,7 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     DuplicateTask: 409,
     WorkOrderNotFound: 404,
     WorkOrderError: 409,
+    ComponentError: 409,
     NotYourZone: 403,
     FlightEnded: 409,
     StaleFlight: 409,
@@ -469,7 +471,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.fleet = fleet
     work_orders = SqlWorkOrders(settings.db_url, shared_engine)
     app.include_router(build_fleet_router(guard, fleet, policy, work_orders.open_depots))
-    mro = MroService(fleet, SqlMroStore(settings.db_url, shared_engine))
+    mro = MroService(
+        fleet,
+        SqlMroStore(settings.db_url, shared_engine),
+        SqlComponents(settings.db_url, shared_engine),
+    )
     app.state.mro = mro
     app.include_router(build_mro_router(guard, mro, policy, work_orders.open_depots))
     orders = WorkOrderService(

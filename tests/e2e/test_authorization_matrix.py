@@ -169,7 +169,12 @@ def records(node: TestClient, keys: dict[str, RSAPrivateKey]) -> dict[str, str]:
         headers=maintainer,
     )
     assert order.status_code == 201, order.text
+    component = node.post(
+        "/api/v1/components", json={"part_number": "P-1", "serial": "S-1"}, headers=maintainer
+    )
+    assert component.status_code == 201, component.text
     return {
+        "component_id": component.json()["id"],
         "order_id": order.json()["id"],
         "aircraft_id": aircraft.json()["id"],
         "log_sha256": log.json()["sha256"],
@@ -213,6 +218,7 @@ def fill(path: str, records: dict[str, str]) -> str:
         "defect_id": "00000000-0000-4000-8000-000000000000",
         "order_id": records["order_id"],
         "index": "0",
+        "component_id": records["component_id"],
     }
     return path.format(**values)
 

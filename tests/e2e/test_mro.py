@@ -111,3 +111,55 @@ def test_a_program_a_log_a_defect_and_airworthiness(
         headers=other,
     )
     assert theirs.status_code == 404  # not released to them: as if it did not exist
+
+
+def test_a_life_limited_part_counts_its_own_hours_across_aircraft(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    crew = who(keys, ROK, Role.MAINTAINER)
+    first, second = (
+        node.post(
+            "/api/v1/aircraft", json={"model": "Iris quad", "serial": serial}, headers=crew
+        ).json()
+        for serial in ("Q-A", "Q-B")
+    )
+    part = node.post(
+        "/api/v1/components",
+        json={"part_number": "ESC-40A", "serial": "E1", "description": "motor controller",
+              "life_hours": 10.0, "tsn_hours": 9.9},
+        headers=crew,
+    ).json()  # fmt: skip
+    fit = f"/api/v1/aircraft/{first['id']}/components/{part['id']}/install"
+    assert node.post(fit, json={"position": "arm 1"}, headers=crew).status_code == 201
+    again = node.post(f"/api/v1/aircraft/{second['id']}/components/{part['id']}/install",
+                      json={"position": "arm 1"}, headers=crew)  # fmt: skip
+    assert again.status_code == 409  # fitted elsewhere: remove it first
+    log = node.post(
+        "/api/v1/logs",
+        content=shared_file("data/logs/flight.tlog").read_bytes(),
+        params={"aircraft": first["id"]},
+        headers=crew,
+    ).json()
+    config = node.get(f"/api/v1/aircraft/{first['id']}/configuration", headers=crew).json()
+    [fitted] = config["components"]
+    assert fitted["tsn_hours"] == pytest.approx(9.9 + log["airborne_s"] / 3600, abs=1e-3)
+    assert fitted["life_hours_left"] < 0
+    [due] = [a for a in node.get("/api/v1/mro/due", headers=crew).json()["aircraft"]
+             if a["aircraft_id"] == first["id"]]  # fmt: skip
+    assert due["airworthy"] is False
+    assert any(r.startswith("LLP ESC-40A s/n E1") for r in due["reasons"])
+    # Moved to the other aircraft, it keeps its time since new.
+    removed = node.post(f"/api/v1/aircraft/{first['id']}/components/{part['id']}/remove",
+                        headers=crew)  # fmt: skip
+    assert removed.status_code == 200
+    moved = node.post(f"/api/v1/aircraft/{second['id']}/components/{part['id']}/install",
+                      json={"position": "arm 2"}, headers=crew)  # fmt: skip
+    assert moved.status_code == 201
+    [there] = node.get(f"/api/v1/aircraft/{second['id']}/configuration", headers=crew).json()[
+        "components"
+    ]
+    assert there["tsn_hours"] == pytest.approx(fitted["tsn_hours"], abs=1e-3)
+    assert (
+        node.get(f"/api/v1/aircraft/{first['id']}/configuration", headers=crew).json()["components"]
+        == []
+    )

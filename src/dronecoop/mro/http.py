@@ -28,6 +28,11 @@ from dronecoop.web.responses import OrjsonResponse
 
 MRO_READ = RoutePolicy(any_of=(Permission.MRO_READ,))
 MRO_WRITE = RoutePolicy(any_of=(Permission.MRO_WRITE,), writes=True)
+FLEET_WRITE = RoutePolicy(any_of=(Permission.FLEET_WRITE,), writes=True)
+AIRCRAFT_FLEET_WRITE = RoutePolicy(
+    any_of=(Permission.FLEET_WRITE,), record_kind=RecordKind.AIRCRAFT, writes=True
+)
+AIRCRAFT_FLEET_READ = RoutePolicy(any_of=(Permission.FLEET_READ,), record_kind=RecordKind.AIRCRAFT)
 AIRCRAFT_MRO_WRITE = RoutePolicy(
     any_of=(Permission.MRO_WRITE,), record_kind=RecordKind.AIRCRAFT, writes=True
 )
@@ -123,6 +128,85 @@ def build_mro_router(
             ]
 
         return OrjsonResponse({"aircraft": await run_in_threadpool(compute)})
+
+    @route("POST", "/api/v1/components", FLEET_WRITE, "Register a component (serial, life limits)")
+    async def add_component(request: Request) -> Response:
+        principal = guard.admit(request, FLEET_WRITE)
+        body = json_object(await request.body())
+        c = await run_in_threadpool(mro.add_component, principal.partner, principal.sub, body)
+        return OrjsonResponse(
+            {"id": c.id, "part_number": c.part_number, "serial": c.serial, "kind": c.kind}, 201
+        )
+
+    @route(
+        "POST",
+        "/api/v1/aircraft/{aircraft_id}/components/{component_id}/install",
+        AIRCRAFT_FLEET_WRITE,
+        "Fit a component to your aircraft (at a position, under a parent component)",
+    )
+    async def install(request: Request, aircraft_id: str, component_id: str) -> Response:
+        principal = guard.admit(request, AIRCRAFT_FLEET_WRITE)
+        await visible(principal.partner, aircraft_id)
+        body = json_object(await request.body())
+        spell = await run_in_threadpool(
+            mro.install, principal.partner, principal.sub, aircraft_id, component_id, body
+        )
+        return OrjsonResponse(
+            {"component_id": spell.component_id, "position": spell.position,
+             "hours_at_install": spell.hours_at_install}, 201,
+        )  # fmt: skip
+
+    @route(
+        "POST",
+        "/api/v1/aircraft/{aircraft_id}/components/{component_id}/remove",
+        AIRCRAFT_FLEET_WRITE,
+        "Remove a component from your aircraft",
+    )
+    async def remove(request: Request, aircraft_id: str, component_id: str) -> Response:
+        principal = guard.admit(request, AIRCRAFT_FLEET_WRITE)
+        await visible(principal.partner, aircraft_id)
+        await run_in_threadpool(
+            mro.remove, principal.partner, principal.sub, aircraft_id, component_id
+        )
+        return OrjsonResponse({"component_id": component_id, "removed": True})
+
+    @route(
+        "GET",
+        "/api/v1/aircraft/{aircraft_id}/configuration",
+        AIRCRAFT_FLEET_READ,
+        "What is fitted to an aircraft: the component tree, time since new, life left",
+    )
+    async def configuration(request: Request, aircraft_id: str) -> Response:
+        principal = guard.admit(request, AIRCRAFT_FLEET_READ)
+        await visible(principal.partner, aircraft_id)
+        aircraft = await run_in_threadpool(mro.fleet.aircraft, aircraft_id)
+        assert aircraft is not None  # visible() found it
+        fitted = await run_in_threadpool(mro.configuration, aircraft)
+        return OrjsonResponse(
+            {
+                "aircraft_id": aircraft_id,
+                "components": [
+                    {
+                        "id": c.id,
+                        "part_number": c.part_number,
+                        "serial": c.serial,
+                        "description": c.description,
+                        "kind": c.kind,
+                        "position": spell.position,
+                        "parent_id": spell.parent_id,
+                        "tsn_hours": round(hours, 3),
+                        "tsn_cycles": cycles,
+                        "life_hours_left": None
+                        if c.life_hours is None
+                        else round(c.life_hours - hours, 3),
+                        "life_cycles_left": None
+                        if c.life_cycles is None
+                        else c.life_cycles - cycles,
+                    }
+                    for c, spell, hours, cycles in fitted
+                ],
+            }
+        )
 
     @route("GET", "/api/v1/mro/due.csv", MRO_READ, "The due-list as CSV")
     async def due_csv(request: Request) -> Response:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
 from dronecoop.fleet.model import Aircraft
 from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
 from dronecoop.mro import workorders
@@ -24,6 +25,7 @@ from dronecoop.mro.workorders import (
     WorkOrderStatus,
 )
 from dronecoop.planning.errors import PlanningError
+from dronecoop.store.components_sql import SqlComponents
 from dronecoop.store.mro_sql import Defect, SqlMroStore
 from dronecoop.store.workorders_sql import SqlWorkOrders
 
@@ -44,11 +46,116 @@ class MroService:
         self,
         fleet: FleetService,
         store: SqlMroStore,
+        components: SqlComponents | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.fleet = fleet
         self.store = store
+        self.components = components
         self._clock = clock
+
+    # -- components and life-limited parts
+    def add_component(self, partner: str, actor: str, body: dict[str, Any]) -> Component:
+        if self.components is None:
+            raise PlanningError("this node keeps no components")
+        part, serial = body.get("part_number"), body.get("serial")
+        if (
+            not isinstance(part, str)
+            or not part.strip()
+            or not isinstance(serial, str)
+            or not serial.strip()
+        ):
+            raise PlanningError('a component needs a "part_number" and a "serial"')
+        kind = str(body.get("kind", "part"))
+        if kind not in ("part", "battery"):
+            raise PlanningError('"kind" is "part" or "battery"')
+        component = Component(
+            id=str(uuid.uuid4()),
+            partner=partner,
+            part_number=part.strip()[:128],
+            serial=serial.strip()[:128],
+            description=str(body.get("description", ""))[:255],
+            kind=kind,
+            life_hours=_optional(body, "life_hours", float),
+            life_cycles=_optional(body, "life_cycles", int),
+            tsn_hours=float(_optional(body, "tsn_hours", float) or 0.0),
+            tsn_cycles=int(_optional(body, "tsn_cycles", int) or 0),
+        )
+        self.components.add(component, actor=actor)
+        return component
+
+    def install(
+        self, partner: str, actor: str, aircraft_id: str, component_id: str, body: dict[str, Any]
+    ) -> Installation:
+        aircraft, component = (
+            self._own(partner, aircraft_id),
+            self._component(partner, component_id),
+        )
+        use = self.fleet.utilisation(aircraft)
+        parent = body.get("parent_id")
+        if parent is not None:
+            fitted = {i.component_id for i in self._installed(aircraft.id)}
+            if parent not in fitted:
+                raise PlanningError(f"parent {parent} is not fitted to this aircraft")
+        spell = Installation(
+            component_id=component.id,
+            aircraft_id=aircraft.id,
+            position=str(body.get("position", ""))[:64],
+            parent_id=None if parent is None else str(parent),
+            installed_at=self._clock(),
+            hours_at_install=use.hours,
+            cycles_at_install=use.cycles,
+        )
+        assert self.components is not None
+        self.components.install(partner, spell, actor=actor)
+        return spell
+
+    def remove(self, partner: str, actor: str, aircraft_id: str, component_id: str) -> None:
+        aircraft, component = (
+            self._own(partner, aircraft_id),
+            self._component(partner, component_id),
+        )
+        if component.id not in {i.component_id for i in self._installed(aircraft.id)}:
+            raise PlanningError(f"component {component_id} is not fitted to aircraft {aircraft_id}")
+        use = self.fleet.utilisation(aircraft)
+        assert self.components is not None
+        self.components.remove(
+            partner, component.id, self._clock(), use.hours, use.cycles, actor=actor
+        )
+
+    def configuration(self, aircraft: Aircraft) -> list[tuple[Component, Installation, float, int]]:
+        """What is fitted now: (component, its installation, TSN hours, TSN cycles)."""
+        if self.components is None:
+            return []
+        use = self.fleet.utilisation(aircraft)
+        fitted = []
+        for spell in self._installed(aircraft.id):
+            component = self.components.get(spell.component_id)
+            if component is None:
+                continue
+            history = self.components.installations(component_id=component.id)
+            counters = {aircraft.id: (use.hours, use.cycles)}
+            for other in {
+                h.aircraft_id for h in history if h.current and h.aircraft_id != aircraft.id
+            }:
+                found = self.fleet.aircraft(other)
+                if found is not None:
+                    u = self.fleet.utilisation(found)
+                    counters[other] = (u.hours, u.cycles)
+            hours, cycles = time_since_new(component, history, counters)
+            fitted.append((component, spell, hours, cycles))
+        return fitted
+
+    def _installed(self, aircraft_id: str) -> list[Installation]:
+        if self.components is None:
+            return []
+        return [i for i in self.components.installations(aircraft_id=aircraft_id) if i.current]
+
+    def _component(self, partner: str, component_id: str) -> Component:
+        component = None if self.components is None else self.components.get(component_id)
+        if component is None or component.partner != partner:
+            raise AircraftNotFound(f"component {component_id} not found")
+        return component
 
     def add_task(self, partner: str, actor: str, body: dict[str, Any]) -> tuple[str, Task]:
         model = body.get("model")
@@ -120,6 +227,8 @@ class MroService:
         tasks = [t for p, m, t in self.store.tasks(aircraft.partner) if m == aircraft.model]
         since = aircraft.opening_as_of or aircraft.created_at or now
         items = due_list(tasks, self.store.done(aircraft.id), usage, since)
+        fitted = [(c, hours, cycles) for c, _, hours, cycles in self.configuration(aircraft)]
+        items += life_items(fitted, usage)
         defects = self.store.defects(aircraft.id)
         verdict = airworthiness(items, [d.title for d in defects if d.critical])
         return AircraftDue(aircraft, usage, items, defects, verdict)

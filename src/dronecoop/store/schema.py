@@ -327,3 +327,35 @@ inventory = Table(
     Column("quantity", Integer, nullable=False),
     PrimaryKeyConstraint("partner", "part_number"),
 )
+
+# Components and their installations (fleet.components).
+components = Table(
+    "components",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("part_number", String(128), nullable=False),
+    Column("serial", String(128), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("life_hours", Float, nullable=True),
+    Column("life_cycles", Integer, nullable=True),
+    Column("tsn_hours", Float, nullable=False),
+    Column("tsn_cycles", Integer, nullable=False),
+    UniqueConstraint("partner", "part_number", "serial", name="uq_component_serial"),
+)
+installations = Table(
+    "installations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("component_id", ID, nullable=False, index=True),
+    Column("aircraft_id", ID, nullable=False, index=True),
+    Column("position", String(64), nullable=False),
+    Column("parent_id", ID, nullable=True),
+    Column("installed_at_us", BigInteger, nullable=False),
+    Column("hours_at_install", Float, nullable=False),
+    Column("cycles_at_install", Integer, nullable=False),
+    Column("removed_at_us", BigInteger, nullable=True),
+    Column("hours_at_removal", Float, nullable=True),
+    Column("cycles_at_removal", Integer, nullable=True),
+)
