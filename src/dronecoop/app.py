@@ -74,7 +74,7 @@ from dronecoop.store.engine import build_engine
 from dronecoop.store.fleet_sql import DuplicateAircraft, SqlFleetStore
 from dronecoop.store.flights_sql import SqlFlightStore, StaleFlight
 from dronecoop.store.migrate import upgrade
-from dronecoop.store.mro_sql import DuplicateTask, SqlMroStore
+from dronecoop.store.mro_sql import DuplicateTask, SqlBaselines, SqlMroStore
 from dronecoop.store.partner_keys_sql import SqlPartnerKeys
 from dronecoop.store.peer_intents_sql import SqlPeerIntents
 from dronecoop.store.workorders_sql import SqlWorkOrders
@@ -475,6 +475,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         fleet,
         SqlMroStore(settings.db_url, shared_engine),
         SqlComponents(settings.db_url, shared_engine),
+        SqlBaselines(settings.db_url, shared_engine),
     )
     app.state.mro = mro
     app.include_router(build_mro_router(guard, mro, policy, work_orders.open_depots))

@@ -163,3 +163,62 @@ def test_a_life_limited_part_counts_its_own_hours_across_aircraft(
         node.get(f"/api/v1/aircraft/{first['id']}/configuration", headers=crew).json()["components"]
         == []
     )
+
+
+def test_a_deferred_defect_flies_until_its_limit_and_parameters_against_a_baseline(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    crew = who(keys, ROK, Role.MAINTAINER)
+    aircraft = node.post(
+        "/api/v1/aircraft", json={"model": "Copter", "serial": "C-1"}, headers=crew
+    ).json()
+    defect = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/defects",
+        json={"title": "landing light inoperative", "critical": True},
+        headers=crew,
+    ).json()
+
+    def verdict() -> dict[str, object]:
+        [mine] = [a for a in node.get("/api/v1/mro/due", headers=crew).json()["aircraft"]
+                  if a["aircraft_id"] == aircraft["id"]]  # fmt: skip
+        return mine
+
+    assert verdict()["airworthy"] is False
+    defer = f"/api/v1/aircraft/{aircraft['id']}/defects/{defect['id']}/defer"
+    assert node.post(defer, json={"until": "2099-01-01"}, headers=crew).status_code == 400
+    ok = node.post(defer, json={"until": "2099-01-01", "reason": "MEL 33-40-01"}, headers=crew)
+    assert ok.status_code == 200, ok.text
+    assert verdict()["airworthy"] is True  # deferred, within its limit
+    expired = node.post(defer, json={"until": "2020-01-01", "reason": "MEL 33-40-01"}, headers=crew)
+    assert expired.status_code == 200
+    now = verdict()
+    assert now["airworthy"] is False
+    assert any("deferral has run out" in r for r in now["reasons"])  # type: ignore[attr-defined]
+    # Parameter baseline from a log, then the same log checks clean; a changed one does not.
+    log = node.post(
+        "/api/v1/logs",
+        content=shared_file("data/logs/flight.tlog").read_bytes(),
+        params={"aircraft": aircraft["id"]},
+        headers=crew,
+    ).json()
+    made = node.post(
+        "/api/v1/baselines",
+        json={"model": "Copter", "name": "default", "from_log": log["sha256"]},
+        headers=crew,
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["parameters"] > 400
+    check = node.get(f"/api/v1/aircraft/{aircraft['id']}/baseline_check", headers=crew).json()
+    assert check["clean"] is True
+    report = node.get(f"/api/v1/logs/{log['sha256']}", headers=crew).json()["report"]
+    name, value = sorted(report["parameters"].items())[0]
+    assert node.post(
+        "/api/v1/baselines",
+        json={"model": "Copter", "name": "default",
+              "parameters": {name: value + 1, "NOT_A_PARAM": 1}},
+        headers=crew,
+    ).status_code == 201  # fmt: skip
+    check = node.get(f"/api/v1/aircraft/{aircraft['id']}/baseline_check", headers=crew).json()
+    assert check["clean"] is False
+    assert check["changed"] == [{"name": name, "baseline": value + 1, "log": value}]
+    assert check["missing"] == ["NOT_A_PARAM"]

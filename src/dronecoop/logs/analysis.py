@@ -49,6 +49,8 @@ def analyse(data: LogData, *, sha256: str = "", size_bytes: int = 0) -> LogRepor
         findings=sorted(findings, key=lambda f: (f.start_s, f.code)),
         lifetime_flight_s=lifetime_flight_s(data.parameters),
         warnings=data.warnings,
+        parameters=data.parameters,
+        parameter_changes=data.parameter_changes,
     )
 
 

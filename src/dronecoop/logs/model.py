@@ -116,6 +116,8 @@ class LogReport:
     findings: list[Finding]
     lifetime_flight_s: float | None  # what the autopilot counted over its life, if it logs it
     warnings: list[str]
+    parameters: dict[str, float] = field(default_factory=dict)  # as the log starts
+    parameter_changes: list[tuple[float, str, float]] = field(default_factory=list)
 
     @property
     def airborne_s(self) -> float:

@@ -50,7 +50,15 @@ def due_json(due: AircraftDue) -> dict[str, Any]:
         "airworthy": due.verdict.airworthy,
         "reasons": due.verdict.reasons,
         "open_defects": [
-            {"id": d.id, "title": d.title, "critical": d.critical, "source": d.source}
+            {
+                "id": d.id,
+                "title": d.title,
+                "critical": d.critical,
+                "source": d.source,
+                "deferred_until": d.deferred_until.isoformat() if d.deferred_until else None,
+                "deferred_hours_limit": d.deferred_hours_limit,
+                "deferral_reason": d.deferral_reason,
+            }
             for d in due.defects
         ],
         "items": [
@@ -208,6 +216,27 @@ def build_mro_router(
             }
         )
 
+    @route("POST", "/api/v1/baselines", FLEET_WRITE, "A model's parameter baseline")
+    async def add_baseline(request: Request) -> Response:
+        principal = guard.admit(request, FLEET_WRITE)
+        body = json_object(await request.body())
+        count = await run_in_threadpool(mro.add_baseline, principal.partner, principal.sub, body)
+        return OrjsonResponse({"model": body.get("model"), "name": body.get("name"),
+                               "parameters": count}, 201)  # fmt: skip
+
+    @route(
+        "GET",
+        "/api/v1/aircraft/{aircraft_id}/baseline_check",
+        AIRCRAFT_FLEET_READ,
+        "The aircraft's last log's parameters against its model's baseline",
+    )
+    async def baseline_check(request: Request, aircraft_id: str) -> Response:
+        principal = guard.admit(request, AIRCRAFT_FLEET_READ)
+        await visible(principal.partner, aircraft_id)
+        name = request.query_params.get("baseline", "default")
+        result = await run_in_threadpool(mro.baseline_check, aircraft_id, name)
+        return OrjsonResponse(result)
+
     @route("GET", "/api/v1/mro/due.csv", MRO_READ, "The due-list as CSV")
     async def due_csv(request: Request) -> Response:
         principal = guard.admit(request, MRO_READ)
@@ -281,6 +310,19 @@ def build_mro_router(
         return OrjsonResponse(
             {"id": defect.id, "title": defect.title, "critical": defect.critical}, 201
         )
+
+    @route(
+        "POST",
+        "/api/v1/aircraft/{aircraft_id}/defects/{defect_id}/defer",
+        AIRCRAFT_MRO_WRITE,
+        "Defer a defect: fly with it until a date or an hours limit, with a reason",
+    )
+    async def defer_defect(request: Request, aircraft_id: str, defect_id: str) -> Response:
+        principal = guard.admit(request, AIRCRAFT_MRO_WRITE)
+        await visible(principal.partner, aircraft_id)
+        body = json_object(await request.body())
+        await run_in_threadpool(mro.defer_defect, principal.partner, principal.sub, defect_id, body)
+        return OrjsonResponse({"id": defect_id, "deferred": True})
 
     @route(
         "POST",

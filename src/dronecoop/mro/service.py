@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dronecoop.fleet.baselines import diff
 from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
 from dronecoop.fleet.model import Aircraft
 from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
@@ -26,7 +27,7 @@ from dronecoop.mro.workorders import (
 )
 from dronecoop.planning.errors import PlanningError
 from dronecoop.store.components_sql import SqlComponents
-from dronecoop.store.mro_sql import Defect, SqlMroStore
+from dronecoop.store.mro_sql import Defect, SqlBaselines, SqlMroStore
 from dronecoop.store.workorders_sql import SqlWorkOrders
 
 RATE_WINDOW_DAYS = 90
@@ -47,12 +48,65 @@ class MroService:
         fleet: FleetService,
         store: SqlMroStore,
         components: SqlComponents | None = None,
+        baselines: SqlBaselines | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.fleet = fleet
         self.store = store
         self.components = components
+        self.baselines = baselines
         self._clock = clock
+
+    # -- parameter baselines
+    def add_baseline(self, partner: str, actor: str, body: dict[str, Any]) -> int:
+        """A model's baseline: given as ``parameters`` or taken from a kept log (``from_log``)."""
+        if self.baselines is None:
+            raise PlanningError("this node keeps no baselines")
+        model, name = body.get("model"), body.get("name", "default")
+        if not isinstance(model, str) or not model.strip() or not isinstance(name, str):
+            raise PlanningError('a baseline needs a "model" (and a "name")')
+        if isinstance(body.get("from_log"), str):
+            log = self.fleet.store.log(partner, body["from_log"].lower())
+            if log is None:
+                raise PlanningError(f"no log {body['from_log']} of {partner}")
+            parameters = {str(k): float(v) for k, v in log.report.get("parameters", {}).items()}
+            source = f"log {log.sha256}"
+        elif isinstance(body.get("parameters"), dict):
+            try:
+                parameters = {str(k): float(v) for k, v in body["parameters"].items()}
+            except (TypeError, ValueError) as exc:
+                raise PlanningError('"parameters" must map names to numbers') from exc
+            source = "given"
+        else:
+            raise PlanningError('give "parameters" {name: value} or "from_log" (a log hash)')
+        if not parameters:
+            raise PlanningError("the baseline has no parameters")
+        self.baselines.put(partner, model.strip(), name, parameters, source, actor=actor)
+        return len(parameters)
+
+    def baseline_check(self, aircraft_id: str, name: str) -> dict[str, Any]:
+        """The aircraft's latest log's parameters against its model's baseline ``name``."""
+        aircraft = self.fleet.aircraft(aircraft_id)
+        if aircraft is None or self.baselines is None:
+            raise AircraftNotFound(f"aircraft {aircraft_id} not found")
+        baseline = self.baselines.get(aircraft.partner, aircraft.model, name)
+        if baseline is None:
+            raise PlanningError(f"{aircraft.model} has no parameter baseline {name!r}")
+        logs = [x for x in self.fleet.logs_of(aircraft) if x.report.get("parameters")]
+        if not logs:
+            raise PlanningError("no log of this aircraft carries its parameters")
+        latest = max(logs, key=lambda x: (x.start_utc or x.ingested_at or self._clock(), x.sha256))
+        result = diff(baseline, latest.report["parameters"])
+        return {
+            "aircraft_id": aircraft.id,
+            "baseline": name,
+            "log": latest.sha256,
+            "firmware": latest.report.get("firmware", ""),
+            "clean": result.clean,
+            "changed": [{"name": n, "baseline": b, "log": v} for n, b, v in result.changed],
+            "missing": result.missing,
+            "extra": len(result.extra),
+        }
 
     # -- components and life-limited parts
     def add_component(self, partner: str, actor: str, body: dict[str, Any]) -> Component:
@@ -205,6 +259,26 @@ class MroService:
             actor=actor,
         )
 
+    def defer_defect(self, partner: str, actor: str, defect_id: str, body: dict[str, Any]) -> None:
+        """Let the aircraft fly with an open defect until a date and/or its hours reach a
+        limit (a deferral with its reason, as an MEL allows)."""
+        until_raw = body.get("until")
+        hours = _optional(body, "hours_limit", float)
+        reason = body.get("reason")
+        if until_raw is None and hours is None:
+            raise PlanningError('a deferral needs "until" (a date) or "hours_limit"')
+        if not isinstance(reason, str) or not reason.strip():
+            raise PlanningError('a deferral needs a "reason" (e.g. the MEL item)')
+        until = None
+        if until_raw is not None:
+            try:
+                until = datetime.fromisoformat(str(until_raw).replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise PlanningError(f'"until" is not a date: {until_raw!r}') from exc
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+        if not self.store.defer(partner, defect_id, until, hours, reason.strip(), actor=actor):
+            raise PlanningError(f"no open defect {defect_id} of {partner}")
+
     def close_defect(self, partner: str, actor: str, defect_id: str) -> None:
         if not self.store.close_defect(partner, defect_id, actor=actor):
             raise PlanningError(f"no open defect {defect_id} of {partner}")
@@ -230,7 +304,12 @@ class MroService:
         fitted = [(c, hours, cycles) for c, _, hours, cycles in self.configuration(aircraft)]
         items += life_items(fitted, usage)
         defects = self.store.defects(aircraft.id)
-        verdict = airworthiness(items, [d.title for d in defects if d.critical])
+        grounding = [
+            d.title + (" (its deferral has run out)" if d.deferral_reason else "")
+            for d in defects
+            if d.critical and not d.deferred_at(now, use.hours)
+        ]
+        verdict = airworthiness(items, grounding)
         return AircraftDue(aircraft, usage, items, defects, verdict)
 
     def _own(self, partner: str, aircraft_id: str) -> Aircraft:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +33,17 @@ class Defect:
     source: str
     opened_at: datetime
     closed_at: datetime | None = None
+    deferred_until: datetime | None = None  # may fly with it until then (MEL-style) ...
+    deferred_hours_limit: float | None = None  # ... or until the aircraft reaches these hours
+    deferral_reason: str | None = None
+
+    def deferred_at(self, now: datetime, aircraft_hours: float) -> bool:
+        """Whether a valid deferral lets the aircraft fly with this defect now."""
+        if self.deferred_until is None and self.deferred_hours_limit is None:
+            return False
+        in_time = self.deferred_until is None or now <= self.deferred_until
+        in_hours = self.deferred_hours_limit is None or aircraft_hours <= self.deferred_hours_limit
+        return in_time and in_hours
 
 
 class SqlMroStore(SqlRepository):
@@ -155,7 +167,8 @@ class SqlMroStore(SqlRepository):
     def defects(self, aircraft_id: str, *, open_only: bool = True) -> list[Defect]:
         sql = (
             "SELECT id, aircraft_id, partner, title, critical, source, opened_at_us, "
-            "closed_at_us FROM defects WHERE aircraft_id = :a"
+            "closed_at_us, deferred_until_us, deferred_hours_limit, deferral_reason "
+            "FROM defects WHERE aircraft_id = :a"
         )
         if open_only:
             sql += " AND closed_at_us IS NULL"
@@ -171,9 +184,83 @@ class SqlMroStore(SqlRepository):
                 r[5],
                 from_us(r[6]),
                 None if r[7] is None else from_us(r[7]),
+                None if r[8] is None else from_us(r[8]),
+                None if r[9] is None else float(r[9]),
+                r[10],
             )
             for r in rows
         ]
+
+    def defer(
+        self,
+        partner: str,
+        defect_id: str,
+        until: datetime | None,
+        hours_limit: float | None,
+        reason: str,
+        *,
+        actor: str,
+    ) -> bool:
+        row = {
+            "u": None if until is None else to_us(until),
+            "h": hours_limit,
+            "r": reason[:255],
+            "id": defect_id,
+            "p": partner,
+        }
+        with write_transaction(self._engine, self._url) as conn:
+            changed = conn.execute(
+                text(
+                    "UPDATE defects SET deferred_until_us = :u, deferred_hours_limit = :h, "
+                    "deferral_reason = :r WHERE id = :id AND partner = :p "
+                    "AND closed_at_us IS NULL"
+                ),
+                row,
+            ).rowcount
+            if changed:
+                _audit(conn, partner, actor, "mro.defect.defer", defect_id, row)
+        return bool(changed)
+
+
+class SqlBaselines(SqlRepository):
+    """Parameter baselines per partner and model."""
+
+    def put(
+        self, partner: str, model: str, name: str, parameters: dict[str, float], source: str,
+        *, actor: str,
+    ) -> None:  # fmt: skip
+        row = {
+            "partner": partner,
+            "model": model,
+            "name": name,
+            "parameters": orjson.dumps(parameters).decode(),
+            "source": source[:255],
+        }
+        with write_transaction(self._engine, self._url) as conn:
+            conn.execute(
+                text("DELETE FROM param_baselines WHERE partner = :partner AND model = :model "
+                     "AND name = :name"),
+                row,
+            )  # fmt: skip
+            conn.execute(
+                text(
+                    "INSERT INTO param_baselines (partner, model, name, parameters, source) "
+                    "VALUES (:partner, :model, :name, :parameters, :source)"
+                ),
+                row,
+            )
+            _audit(conn, partner, actor, "mro.baseline.put", f"{model}/{name}", row)
+
+    def get(self, partner: str, model: str, name: str) -> dict[str, float] | None:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT parameters FROM param_baselines WHERE partner = :p AND model = :m "
+                    "AND name = :n"
+                ),
+                {"p": partner, "m": model, "n": name},
+            ).first()
+        return None if found is None else dict(orjson.loads(found[0]))
 
 
 def _audit(

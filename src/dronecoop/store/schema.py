@@ -300,6 +300,9 @@ defects = Table(
     Column("source", String(255), nullable=False),
     Column("opened_at_us", BigInteger, nullable=False),
     Column("closed_at_us", BigInteger, nullable=True),
+    Column("deferred_until_us", BigInteger, nullable=True),
+    Column("deferred_hours_limit", Float, nullable=True),
+    Column("deferral_reason", String(255), nullable=True),
 )
 
 # Work orders (mro.workorders) and each depot's parts inventory.
@@ -358,4 +361,16 @@ installations = Table(
     Column("removed_at_us", BigInteger, nullable=True),
     Column("hours_at_removal", Float, nullable=True),
     Column("cycles_at_removal", Integer, nullable=True),
+)
+
+# Parameter baselines per model (fleet.baselines).
+param_baselines = Table(
+    "param_baselines",
+    metadata,
+    Column("partner", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("source", String(255), nullable=False),
+    PrimaryKeyConstraint("partner", "model", "name"),
 )
