@@ -31,6 +31,10 @@ def test_the_tlog_holds_eleven_flights_and_its_z_vibration_is_flagged() -> None:
     assert sag.evidence["cells"] == 3
     assert sag.evidence["min_v"] == pytest.approx(8.48, abs=0.01)  # 3S pack 12.45 -> 8.48 V
     assert max(f.max_alt_rel_m or 0 for f in report.flights) > 5
+    estimator = [f for f in report.findings if f.code.startswith("estimator.")]
+    assert estimator  # the shaking copter's EKF struggled too
+    assert all(f.evidence["source"].startswith("EKF_STATUS_REPORT.") for f in estimator)
+    assert all("Mission Planner" in f.threshold for f in estimator)
 
 
 def test_the_small_ulog_carries_its_lifetime_flight_time() -> None:
@@ -43,6 +47,7 @@ def test_the_small_ulog_carries_its_lifetime_flight_time() -> None:
     assert report.vehicle["ver_hw"] == "CUBEPILOT_CUBEORANGE"
     assert report.firmware.startswith("v1.11.2")
     assert report.cycles == 1
+    assert data.signals["ekf_vel"].source == "estimator_status.vel_test_ratio"
     assert lifetime_flight_s({}) is None
 
 

@@ -6,6 +6,9 @@ Thresholds are those the field uses, cited where they are applied:
 - PX4 Flight Review: accel vibration metric green < 4.905, orange < 9.81, red above (m/s/s).
 - GPS: fewer than 6 satellites, HDOP above 3: warnings; PX4 jamming indicator >= 80: too high.
 - Battery: under 3.3 V per cell under load is a brownout risk (cells counted from 4.2 V full).
+- Estimator: innovation test ratios (PX4 estimator_status, ArduPilot XKF4/NKF4, MAVLink
+  EKF_STATUS_REPORT) above 0.5 orange and above 0.8 red, as Mission Planner's EKF status
+  shows them; above 1 the filter rejects the measurement.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ VIBE_WARN, VIBE_CRIT = 30.0, 60.0
 CLIP_WARN, CLIP_CRIT = 1.0, 100.0
 PX4_VIBE_WARN, PX4_VIBE_CRIT = 4.905, 9.81
 SATS_MIN, HDOP_MAX, JAMMING_MAX = 6.0, 3.0, 80.0
+EKF_WARN, EKF_CRIT = 0.5, 0.8
 CELL_FULL_V, CELL_BROWNOUT_V = 4.2, 3.3
 EARTH_RADIUS_M = 6_371_008.8
 SUSTAINED_S = 2.0  # a finding needs its condition to hold this long (one spike is noise)
@@ -36,6 +40,7 @@ def analyse(data: LogData, *, sha256: str = "", size_bytes: int = 0) -> LogRepor
         + _px4_vibration(data, flights)
         + _gps(data, flights)
         + _battery(data, flights)
+        + _estimator(data, flights)
     )
     return LogReport(
         format=data.format,
@@ -306,6 +311,34 @@ def _gps(data: LogData, flights: list[LogFlight]) -> list[Finding]:
                 summary=f"{what} for {sum(b - a for a, b in ranges):.0f} s",
                 evidence={"source": signal.source, "ranges_s": ranges[:20]},
                 threshold=f"field practice: {rule} is a warning",
+            )
+        )
+    return found
+
+
+def _estimator(data: LogData, flights: list[LogFlight]) -> list[Finding]:
+    found = []
+    for name in m.EKF:
+        raw = data.signals.get(name)
+        if raw is None or not len(raw.v):
+            continue
+        signal = _in_flight(raw, flights)
+        ranges = _exceeding(signal, EKF_WARN)
+        if not ranges:
+            continue
+        red = _exceeding(signal, EKF_CRIT)
+        found.append(
+            Finding(
+                code=f"estimator.{name.removeprefix('ekf_')}",
+                severity=Severity.CRITICAL if red else Severity.WARNING,
+                start_s=ranges[0][0],
+                end_s=ranges[-1][1],
+                summary=f"{name.removeprefix('ekf_')} innovation test ratio above "
+                f"{EKF_WARN} for {sum(b - a for a, b in ranges):.0f} s "
+                f"(max {float(np.max(signal.v)):.2f})",
+                evidence={"source": signal.source, "ranges_s": ranges[:20]},
+                threshold="Mission Planner EKF status: > 0.5 orange, > 0.8 red; > 1 rejects "
+                "the measurement",
             )
         )
     return found

@@ -23,7 +23,7 @@ from dronecoop.logs import model as m
 from dronecoop.logs.model import LogData, LogFormat, Signal
 
 HEAD1, HEAD2, FMT_TYPE = 0xA3, 0x95, 0x80
-WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS")
+WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4")
 _NUMPY = {
     "b": "i1", "B": "u1", "h": "<i2", "H": "<u2", "i": "<i4", "I": "<u4", "f": "<f4",
     "d": "<f8", "q": "<i8", "Q": "<u8", "e": "<f2",
@@ -33,7 +33,7 @@ EV_ARMED, EV_DISARMED = 10, 11
 REQUIRED = {
     "ARM": {"ArmState"}, "EV": {"Id"}, "GPS": {"Lat", "Lng", "Alt"}, "POS": set(),
     "BAT": {"Volt", "Curr", "CurrTot"}, "VIBE": {"VibeX", "VibeY", "VibeZ"},
-    "MSG": {"Message"}, "PARM": {"Name", "Value"},
+    "MSG": {"Message"}, "PARM": {"Name", "Value"}, "XKF4": set(), "NKF4": set(),
 }  # fmt: skip
 TEXT = {"MSG": {"Message"}, "PARM": {"Name"}}  # columns that must be text
 
@@ -202,6 +202,18 @@ def _read(path: Path) -> LogData:
             )
             if column is not None:
                 put(key, t, field("VIBE", d, column)[rows], f"VIBE.{column}")
+    ekf_kind = "XKF4" if "XKF4" in decoded else "NKF4" if "NKF4" in decoded else None
+    if ekf_kind is not None:  # EKF3 if logged, else EKF2; core 0
+        d = decoded[ekf_kind][1]
+        rows = d["C"] == 0 if has(d, "C") else np.ones(len(d), dtype=bool)
+        for column, key in (
+            ("SV", "ekf_vel"),
+            ("SP", "ekf_pos"),
+            ("SH", "ekf_hgt"),
+            ("SM", "ekf_mag"),
+        ):
+            if has(d, column):
+                put(key, times(d)[rows], field(ekf_kind, d, column)[rows], f"{ekf_kind}.{column}")
     firmware, vehicle = "", {}
     if "MSG" in decoded:
         for text in decoded["MSG"][1]["Message"]:

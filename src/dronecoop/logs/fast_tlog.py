@@ -40,6 +40,7 @@ WANTED = {
     for name in (
         "HEARTBEAT", "GLOBAL_POSITION_INT", "SYS_STATUS", "BATTERY_STATUS", "VIBRATION",
         "GPS_RAW_INT", "EXTENDED_SYS_STATE", "STATUSTEXT", "PARAM_VALUE", "AUTOPILOT_VERSION",
+        "EKF_STATUS_REPORT",
     )
 }  # fmt: skip
 
@@ -228,6 +229,15 @@ def read_tlog_fast(path: Path) -> LogData:
         known = p["landed_state"] != 0
         on_ground = (p["landed_state"][known] == MAV_LANDED_STATE_ON_GROUND).astype(np.float64)
         put(m.LANDED, t[known], on_ground, "EXTENDED_SYS_STATE.landed_state")
+    if (found := of("EKF_STATUS_REPORT")) is not None:
+        t, p = found
+        for column, key in (
+            ("velocity_variance", "ekf_vel"),
+            ("pos_horiz_variance", "ekf_pos"),
+            ("pos_vert_variance", "ekf_hgt"),
+            ("compass_variance", "ekf_mag"),
+        ):
+            put(key, t, p[column], f"EKF_STATUS_REPORT.{column}")
     firmware = ""
     if (found := of("STATUSTEXT")) is not None:
         for text in found[1]["text"]:

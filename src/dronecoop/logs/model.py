@@ -48,6 +48,8 @@ PX4_VIBE = "px4_accel_vibration"  # PX4 accel vibration metric, m/s/s
 SATS = "gps_sats"
 HDOP = "gps_hdop"
 JAMMING = "gps_jamming"  # PX4 jamming indicator 0..255
+# Estimator innovation test ratios (or the variances MAVLink reports on the same scale):
+EKF = ("ekf_vel", "ekf_pos", "ekf_hgt", "ekf_mag")
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,6 +173,8 @@ def _ulog(ulog: Any) -> LogData:
     put(m.SATS, "vehicle_gps_position", ["satellites_used"])
     put(m.HDOP, "vehicle_gps_position", ["hdop"])
     put(m.JAMMING, "vehicle_gps_position", ["jamming_indicator"])
+    for key, name in zip(m.EKF, ("vel", "pos", "hgt", "mag"), strict=True):
+        put(key, "estimator_status", [f"{name}_test_ratio"])
     info = ulog.msg_info_dict
     warnings = []
     if getattr(ulog, "file_corruption", False):
@@ -227,7 +229,8 @@ def px4_version(release: Any, git_hash: Any) -> str:
 
 
 # ------------------------------------------------------------------------ DataFlash
-_DF_TYPES = ["ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER"]
+_DF_TYPES = ["ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER", "XKF4", "NKF4"]
+_DF_EKF = (("SV", "ekf_vel"), ("SP", "ekf_pos"), ("SH", "ekf_hgt"), ("SM", "ekf_mag"))
 
 
 def read_dataflash(path: Path) -> LogData:
@@ -264,6 +267,7 @@ def _dataflash(path: Path, reader: Any) -> LogData:
     last_s = 0.0
     armed_seen = False
     events = _Collector()  # EV arm/disarm events: used when the log has no ARM messages
+    ekf: dict[str, list[tuple[float, Any]]] = {"XKF4": [], "NKF4": []}
     latest: dict[str, float] = {}
     try:
         while (msg := reader.recv_match(type=_DF_TYPES)) is not None:
@@ -299,6 +303,8 @@ def _dataflash(path: Path, reader: Any) -> LogData:
                     c.add(
                         name, t, clip, f"VIBE.Clip{k}" if hasattr(msg, f"Clip{k}") else "VIBE.Clip"
                     )
+            elif kind in ("XKF4", "NKF4") and getattr(msg, "C", 0) == 0:
+                ekf[kind].append((t, msg))
             elif kind == "MSG":
                 text_line = str(msg.Message)
                 if not firmware and text_line.startswith(("Ardu", "APM:")):
@@ -316,6 +322,10 @@ def _dataflash(path: Path, reader: Any) -> LogData:
         warnings.append(f"stopped reading at {last_s:.1f} s: {exc}")
     if first_us is None:
         raise LogFormatError(f"{path.name}: no timed DataFlash messages")
+    for t, msg in ekf["XKF4"] or ekf["NKF4"]:  # EKF3 if logged, else EKF2
+        kind = msg.get_type()
+        for column, key in _DF_EKF:
+            c.add(key, t, getattr(msg, column, None), f"{kind}.{column}")
     signals = c.signals()
     if not armed_seen:
         signals |= events.signals()
@@ -364,8 +374,15 @@ _TLOG_TYPES = [
     "STATUSTEXT",
     "PARAM_VALUE",
     "AUTOPILOT_VERSION",
+    "EKF_STATUS_REPORT",
     "BAD_DATA",
 ]
+_TLOG_EKF = (
+    ("velocity_variance", "ekf_vel"),
+    ("pos_horiz_variance", "ekf_pos"),
+    ("pos_vert_variance", "ekf_hgt"),
+    ("compass_variance", "ekf_mag"),
+)
 MAV_LANDED_STATE_ON_GROUND = 1
 
 
@@ -450,6 +467,9 @@ def _tlog(path: Path, log: Any) -> LogData:
                 if name in parameters and parameters[name] != msg.param_value:
                     changes.append((t, name, float(msg.param_value)))
                 parameters[name] = float(msg.param_value)
+            elif kind == "EKF_STATUS_REPORT":
+                for column, key in _TLOG_EKF:
+                    c.add(key, t, getattr(msg, column), f"EKF_STATUS_REPORT.{column}")
             elif kind == "AUTOPILOT_VERSION" and msg.uid:
                 vehicle["uid"] = f"{msg.uid:016x}"
     except Exception as exc:
