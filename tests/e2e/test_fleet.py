@@ -88,6 +88,7 @@ def test_a_real_log_counts_into_the_aircrafts_hours_and_cycles_once(
     assert again.json()["new"] is False  # type: ignore[attr-defined]
     now = node.get(f"/api/v1/aircraft/{aircraft['id']}", headers=maintainer).json()
     assert now["logs"] == 1
+    assert now["firmware"].startswith("APM:Copter V3.4-dev")  # as its latest log says
     assert now["hours"] == pytest.approx(1234.0 + log["airborne_s"] / 3600, abs=0.001)
     assert now["cycles"] == 500 + log["cycles"]
     assert [x["sha256"] for x in now["flight_logs"]] == [log["sha256"]]

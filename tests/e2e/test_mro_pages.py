@@ -100,6 +100,7 @@ def test_the_fleet_page_and_a_log_report_page(node: tuple[LiveNode, str], tmp_pa
     assert page.count('class="finding"') >= 2
     assert "Z vibration p95" in page
     assert 'src="blob:' in page  # the plots, fetched with the token and shown
+    assert "raise a defect" in page  # each finding can become a defect of its aircraft
     # Without a token the page says what to do, and the API shares nothing.
     bare = rendered(f"{live.url}/fleet", tmp_path / "profile-bare")
     assert "no token" in bare

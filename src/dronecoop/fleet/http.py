@@ -72,6 +72,8 @@ def build_fleet_router(
 
     def aircraft_json(aircraft: Aircraft, viewer: str) -> dict[str, Any]:
         use = fleet.utilisation(aircraft)
+        logs = fleet.logs_of(aircraft)
+        latest = max(logs, key=lambda x: (x.start_utc or x.ingested_at, x.sha256), default=None)
         return {
             "id": aircraft.id,
             "partner": aircraft.partner,
@@ -90,6 +92,7 @@ def build_fleet_router(
             "cycles": use.cycles,
             "logs": use.logs,
             "last_flight_utc": use.last_flight_utc.isoformat() if use.last_flight_utc else None,
+            "firmware": "" if latest is None else latest.report.get("firmware", ""),
             **({"released_to": sorted(aircraft.released_to)} if viewer == aircraft.partner else {}),
         }
 

@@ -131,11 +131,26 @@ const SHA = {sha256!r};
       `<td>${{n(f.distance_m)}} m</td><td>${{n(f.min_voltage_v)}}</td>` +
       `<td>${{n(f.consumed_mah)}}</td>` +
       `</tr>`).join('');
-    document.getElementById('findings').innerHTML = r.findings.map(f =>
+    document.getElementById('findings').innerHTML = r.findings.map((f, i) =>
       `<li class=finding><span class=${{f.severity === 'critical' ? 'red' : 'amber'}}>` +
       `${{esc(f.severity.toUpperCase())}}</span> ${{esc(f.summary)}} ` +
       `<span class=muted>(${{f.start_s.toFixed(0)}}-${{f.end_s.toFixed(0)}} s; ` +
-      `${{esc(f.threshold)}})</span></li>`).join('') || '<li class=muted>none</li>';
+      `${{esc(f.threshold)}})</span>` +
+      (log.aircraft_id ? ` <button data-finding="${{i}}">raise a defect</button>` : '') +
+      `</li>`).join('') || '<li class=muted>none</li>';
+    document.querySelectorAll('button[data-finding]').forEach(b => b.onclick = async () => {{
+      const f = r.findings[Number(b.dataset.finding)];
+      try {{
+        const t = token();
+        const res = await fetch(`/api/v1/aircraft/${{log.aircraft_id}}/defects`, {{
+          method: 'POST', headers: {{Authorization: 'Bearer ' + t,
+            'Content-Type': 'application/json'}},
+          body: JSON.stringify({{title: f.summary, critical: f.severity === 'critical',
+                                source: `log ${{SHA}} ${{f.code}}`}})}});
+        if (!res.ok) throw new Error(res.status + ': ' + await res.text());
+        b.replaceWith('defect raised');
+      }} catch (e) {{ fail(e); }}
+    }});
     const png = await (await api('/api/v1/logs/' + SHA + '/plot.png')).blob();
     document.getElementById('plot').src = URL.createObjectURL(png);
     document.body.dataset.loaded = 'yes';
