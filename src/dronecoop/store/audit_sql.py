@@ -11,13 +11,14 @@ every ``DRONECOOP_AUDIT_SEAL_INTERVAL_S`` (and before serving entries).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.store.engine import SqlRepository, is_sqlite, write_transaction
-from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, event_digest
+from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, digest_of, event_digest
 from dronecoop.trust.errors import AuditChainError
 
 AUDIT_COLUMNS = "at_us, partner, actor, action, target_kind, target_id, before_digest, after_digest"
@@ -71,6 +72,34 @@ _INSERT_PENDING = text(
 def insert_pending(conn: Connection, event: AuditEvent) -> None:
     """Record ``event`` in the transaction ``conn`` is in (for writers outside airspace)."""
     conn.execute(_INSERT_PENDING, _event_params(event))
+
+
+def audit_change(
+    conn: Connection,
+    *,
+    partner: str,
+    actor: str,
+    action: str,
+    target_kind: str,
+    target_id: str,
+    after: Any,
+    before: Any = None,
+) -> None:
+    """Record, in ``conn``'s transaction, that ``actor`` of ``partner`` changed a record from
+    ``before`` (None: it is new) to ``after`` — by digests, never the content."""
+    insert_pending(
+        conn,
+        AuditEvent(
+            partner=partner,
+            actor=actor,
+            action=action,
+            target_kind=target_kind,
+            target_id=target_id,
+            before_digest=None if before is None else digest_of(before),
+            after_digest=digest_of(after),
+            at=datetime.now(UTC),
+        ),
+    )
 
 
 def _entry(row: Any) -> AuditEntry:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -11,9 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.fleet.components import Component, Installation
 from dronecoop.planning.errors import PlanningError
-from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.audit_sql import audit_change
 from dronecoop.store.engine import SqlRepository, write_transaction
-from dronecoop.trust.audit import AuditEvent, digest_of
 
 _COMPONENT = (
     "id, partner, part_number, serial, description, kind, life_hours, life_cycles, "
@@ -147,16 +146,7 @@ class SqlComponents(SqlRepository):
 def _audit(
     conn: Connection, partner: str, actor: str, action: str, target: str, row: dict[str, Any]
 ) -> None:
-    insert_pending(
-        conn,
-        AuditEvent(
-            partner=partner,
-            actor=actor,
-            action=action,
-            target_kind="component",
-            target_id=target,
-            before_digest=None,
-            after_digest=digest_of(row),
-            at=datetime.now(UTC),
-        ),
-    )
+    audit_change(
+        conn, partner=partner, actor=actor, action=action, target_kind="component",
+        target_id=target, after=row,
+    )  # fmt: skip

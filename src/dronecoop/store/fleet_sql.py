@@ -19,9 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.fleet.model import Aircraft, AircraftStatus, StoredLog
 from dronecoop.planning.errors import PlanningError
-from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.audit_sql import audit_change
 from dronecoop.store.engine import SqlRepository, write_transaction
-from dronecoop.trust.audit import AuditEvent, digest_of
 
 _AIRCRAFT = (
     "id, partner, model, serial, registration, home_depot, status, autopilot_uid, "
@@ -232,16 +231,8 @@ def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any],
 ) -> None:
-    insert_pending(
-        conn,
-        AuditEvent(
-            partner=partner,
-            actor=actor,
-            action=action,
-            target_kind=action.split(".")[1] if action.count(".") > 1 else "flight_log",
-            target_id=target,
-            before_digest=None if before is None else digest_of(before),
-            after_digest=digest_of(after),
-            at=datetime.now(UTC),
-        ),
-    )
+    kind = action.split(".")[1] if action.count(".") > 1 else "flight_log"
+    audit_change(
+        conn, partner=partner, actor=actor, action=action, target_kind=kind, target_id=target,
+        before=before, after=after,
+    )  # fmt: skip

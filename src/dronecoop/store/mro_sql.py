@@ -14,9 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.mro.due import Done, Task
 from dronecoop.planning.errors import PlanningError
-from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.audit_sql import audit_change
 from dronecoop.store.engine import SqlRepository, write_transaction
-from dronecoop.trust.audit import AuditEvent, digest_of
 
 
 class DuplicateTask(PlanningError):
@@ -266,16 +265,7 @@ class SqlBaselines(SqlRepository):
 def _audit(
     conn: Connection, partner: str, actor: str, action: str, target: str, row: dict[str, Any]
 ) -> None:
-    insert_pending(
-        conn,
-        AuditEvent(
-            partner=partner,
-            actor=actor,
-            action=action,
-            target_kind=action.split(".")[1],
-            target_id=target,
-            before_digest=None,
-            after_digest=digest_of(row),
-            at=datetime.now(UTC),
-        ),
-    )
+    audit_change(
+        conn, partner=partner, actor=actor, action=action,
+        target_kind=action.split(".")[1], target_id=target, after=row,
+    )  # fmt: skip

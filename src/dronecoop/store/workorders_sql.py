@@ -11,9 +11,8 @@ from sqlalchemy import Connection, text
 
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.mro.workorders import PartDrawn, TaskCard, WorkOrder, WorkOrderError, WorkOrderStatus
-from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.audit_sql import audit_change
 from dronecoop.store.engine import SqlRepository, write_transaction
-from dronecoop.trust.audit import AuditEvent, digest_of
 
 _COLS = (
     "id, aircraft_id, owner, depot, status, cards, parts, opened_by, opened_at_us, "
@@ -187,16 +186,8 @@ class SqlWorkOrders(SqlRepository):
 def _audit(
     conn: Connection, partner: str, actor: str, action: str, target: str, row: dict[str, Any]
 ) -> None:
-    insert_pending(
-        conn,
-        AuditEvent(
-            partner=partner,
-            actor=actor,
-            action=action,
-            target_kind="work_order" if "workorder" in action else "inventory",
-            target_id=target,
-            before_digest=None,
-            after_digest=digest_of(row),
-            at=datetime.now(UTC),
-        ),
-    )
+    kind = "work_order" if "workorder" in action else "inventory"
+    audit_change(
+        conn, partner=partner, actor=actor, action=action, target_kind=kind, target_id=target,
+        after=row,
+    )  # fmt: skip

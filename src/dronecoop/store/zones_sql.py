@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -11,9 +10,8 @@ from sqlalchemy import bindparam, text
 
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.flights.codec import volume_from_json, volume_json
-from dronecoop.store.audit_sql import insert_pending
+from dronecoop.store.audit_sql import audit_change
 from dronecoop.store.engine import SqlRepository, write_transaction
-from dronecoop.trust.audit import AuditEvent, digest_of
 from dronecoop.zones.model import Restriction, Zone
 
 _COLS = "id, partner, manager, name, restriction, volumes, ovn, created_at_us, withdrawn, source"
@@ -97,16 +95,7 @@ class SqlZoneStore(SqlRepository):
         before: dict[str, Any] | None,
         after: dict[str, Any],
     ) -> None:
-        insert_pending(
-            conn,
-            AuditEvent(
-                partner=zone.partner,
-                actor=actor,
-                action=action,
-                target_kind="zone",
-                target_id=zone.id,
-                before_digest=None if before is None else digest_of(before),
-                after_digest=digest_of(after),
-                at=datetime.now(UTC),
-            ),
-        )
+        audit_change(
+            conn, partner=zone.partner, actor=actor, action=action, target_kind="zone",
+            target_id=zone.id, before=before, after=after,
+        )  # fmt: skip
