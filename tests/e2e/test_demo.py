@@ -119,6 +119,34 @@ def test_the_cli_acts_as_a_partner_of_the_running_demo(
         assert due.exit_code == 0, due.output
         assert "ROK-CLI-1" in due.output
         assert "airworthy" in due.output
+        opened = cli.invoke(
+            app,
+            ["mro", "workorder", "open", "--aircraft", aircraft_id, "--card", "inspect props",
+             "--depot", "us", "--partner", "rok"],
+        )  # fmt: skip
+        assert opened.exit_code == 0, opened.output
+        order_id = opened.output.split("work order ")[1].split(" ")[0]
+        # The record stays on ROK's node (ROK owns it); the US depot works on it there, with
+        # its own partner's token, which ROK's node trusts.
+        import orjson
+
+        from dronecoop.auth.devkeys import load_private_key, mint_token
+
+        demo = orjson.loads(nodes.read_bytes())
+        us = demo["partners"]["us"]
+        kim = mint_token(
+            load_private_key(Path(us["key_file"])), sub="kim@us",
+            scopes=["dronecoop.role.depot_technician"], audience="localhost",
+            issuer=us["issuer"],
+        )  # fmt: skip
+        at_rok = ["--url", demo["partners"]["rok"]["url"], "--token", kim]
+        listed = cli.invoke(app, ["mro", "workorder", "list", *at_rok])
+        assert order_id[:8] in listed.output  # the US depot sees the ROK order while open
+        signed = cli.invoke(app, ["mro", "workorder", "sign", order_id, "0", *at_rok])
+        assert signed.exit_code == 0, signed.output
+        done = cli.invoke(app, ["mro", "workorder", "complete", order_id, *at_rok])
+        assert done.exit_code == 0, done.output
+        assert "completed" in done.output
     finally:
         stop.set()
         runner.join(30)
