@@ -424,9 +424,10 @@ def demo(
         typer.Option("--keep-running/--exit", help="Leave the nodes running after the story."),
     ] = True,
 ) -> None:
-    """Two allies share one sky: a shared DSS and the ROK and US USS nodes on localhost, a
-    morning of planning (one mission refused for a conflict, then re-planned), then the
-    nodes keep running with their API docs."""
+    """Two allies, one sky: a shared DSS and the ROK and US USS nodes on localhost.
+
+    A morning of planning and maintenance between them; then the nodes keep running.
+    """
     import logging as _logging
 
     from dronecoop.demo import run_demo
