@@ -46,7 +46,7 @@ from dronecoop.auth.devkeys import load_or_create_private_key, load_private_key
 from dronecoop.auth.errors import AuthError, MissingScope
 from dronecoop.auth.tokens import TokenVerifier, load_public_key_pem
 from dronecoop.fleet.http import build_fleet_router
-from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
+from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.flights.dss_client import DssClient, DssUnavailable, LocalDss, RemoteDss
 from dronecoop.flights.flight_planning_http import build_flight_planning_router
 from dronecoop.flights.http import build_flights_router, build_peer_intents_router
@@ -120,7 +120,6 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
     NotThisNodesPartner: 403,
     ZoneNotFound: 404,
     AircraftNotFound: 404,
-    NotYourAircraft: 403,
     DuplicateAircraft: 409,
     DuplicateTask: 409,
     WorkOrderNotFound: 404,

@@ -132,7 +132,8 @@ def test_not_a_log_too_big_or_not_yours(node: TestClient, keys: dict[str, RSAPri
     us = who(keys, US, Role.MAINTAINER)
     assert node.get(f"/api/v1/aircraft/{aircraft['id']}", headers=us).status_code == 404
     theirs = upload(node, us, "test.BIN", aircraft=aircraft["id"])
-    assert theirs.status_code == 403  # type: ignore[attr-defined]
+    assert theirs.status_code == 404  # type: ignore[attr-defined]  # not theirs: as if absent
+    assert "belongs to" not in theirs.text  # type: ignore[attr-defined]  # nor whose it is
     mine = upload(node, rok, "test.BIN", aircraft=aircraft["id"]).json()  # type: ignore[attr-defined]
     assert node.get(f"/api/v1/logs/{mine['sha256']}", headers=us).status_code == 404
     assert node.get("/api/v1/logs", headers=us).json()["logs"] == []

@@ -439,3 +439,44 @@ def test_a_mission_type_carries_its_agreed_priority(
         )
         assert capped.status_code == 400
         assert "above us-army's agreed maximum of 60" in capped.json()["detail"]
+
+
+def test_only_an_intents_manager_may_notify_for_it(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    from tests.helpers import volume4d as v4d
+
+    intent_id = str(uuid4())
+    reference = {
+        "id": intent_id,
+        "manager": "us-uss",
+        "uss_availability": "Unknown",
+        "version": 1,
+        "state": "Accepted",
+        "ovn": "o" * 44,
+        "time_start": {"value": START.isoformat().replace("+00:00", "Z"), "format": "RFC3339"},
+        "time_end": {
+            "value": (START + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+            "format": "RFC3339",
+        },
+        "uss_base_url": "https://us.example",
+        "subscription_id": str(uuid4()),
+    }
+    body = {
+        "operational_intent_id": intent_id,
+        "operational_intent": {
+            "reference": reference,
+            "details": {"volumes": [v4d(start=START)], "priority": 0},
+        },
+        "subscriptions": [],
+    }
+    us = partner_auth(keys[US], US, "us-uss", SC)
+    rok = partner_auth(keys[ROK], ROK, "rok-uss", SC)
+    assert node.post("/uss/v1/operational_intents", json=body, headers=us).status_code == 204
+    forged = node.post("/uss/v1/operational_intents", json=body, headers=rok)
+    assert forged.status_code == 403  # rok-uss does not manage it
+    delete = {"operational_intent_id": intent_id, "subscriptions": []}
+    assert node.post("/uss/v1/operational_intents", json=delete, headers=rok).status_code == 403
+    kept = node.get("/api/v1/peer_intents", headers=who(keys, ROK, Role.PLANNER)).json()
+    assert [p["manager"] for p in kept["peer_intents"]] == ["us-uss"]
+    assert node.post("/uss/v1/operational_intents", json=delete, headers=us).status_code == 204

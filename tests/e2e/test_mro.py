@@ -222,3 +222,45 @@ def test_a_deferred_defect_flies_until_its_limit_and_parameters_against_a_baseli
     assert check["clean"] is False
     assert check["changed"] == [{"name": name, "baseline": value + 1, "log": value}]
     assert check["missing"] == ["NOT_A_PARAM"]
+
+
+def test_a_partner_an_aircraft_is_released_to_sees_it_but_not_its_maintenance(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    crew = who(keys, ROK, Role.MAINTAINER)
+    ally = who(keys, US, Role.MAINTAINER, Role.OBSERVER)
+    aircraft = node.post(
+        "/api/v1/aircraft",
+        json={"model": "Copter", "serial": "C-9", "released_to": [US]},
+        headers=crew,
+    ).json()
+    node.post(
+        "/api/v1/logs",
+        content=shared_file("data/logs/test.BIN").read_bytes(),
+        params={"aircraft": aircraft["id"]},
+        headers=crew,
+    )
+    defect = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/defects",
+        json={"title": "CONFIDENTIAL: arm 3 cracked", "critical": True},
+        headers=crew,
+    ).json()
+    seen = node.get(f"/api/v1/aircraft/{aircraft['id']}", headers=ally)
+    assert seen.status_code == 200  # the aircraft is released to them ...
+    assert seen.json()["firmware"] == ""  # ... its logs are not
+    assert node.get("/api/v1/mro/due", headers=ally).json()["aircraft"] == []
+    assert "CONFIDENTIAL" not in node.get("/api/v1/mro/due.csv", headers=ally).text
+    for path in ("configuration", "baseline_check"):
+        assert (
+            node.get(f"/api/v1/aircraft/{aircraft['id']}/{path}", headers=ally).status_code == 404
+        )
+    # A defect is closed only through its own aircraft's path.
+    other = node.post(
+        "/api/v1/aircraft", json={"model": "Copter", "serial": "C-10"}, headers=crew
+    ).json()
+    wrong = node.post(f"/api/v1/aircraft/{other['id']}/defects/{defect['id']}/close", headers=crew)
+    assert wrong.status_code == 400
+    right = node.post(
+        f"/api/v1/aircraft/{aircraft['id']}/defects/{defect['id']}/close", headers=crew
+    )
+    assert right.status_code == 200

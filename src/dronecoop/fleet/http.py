@@ -92,7 +92,11 @@ def build_fleet_router(
             "cycles": use.cycles,
             "logs": use.logs,
             "last_flight_utc": use.last_flight_utc.isoformat() if use.last_flight_utc else None,
-            "firmware": "" if latest is None else latest.report.get("firmware", ""),
+            # What the latest log says, to those who may read the aircraft's logs.
+            "firmware": ""
+            if latest is None
+            or not policy.visible(PartnerID(viewer), log_meta(latest, assigned(aircraft.id)))
+            else latest.report.get("firmware", ""),
             **({"released_to": sorted(aircraft.released_to)} if viewer == aircraft.partner else {}),
         }
 

@@ -27,10 +27,6 @@ class AircraftNotFound(PlanningError):
     pass
 
 
-class NotYourAircraft(PlanningError):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class Ingested:
     log: StoredLog
@@ -146,7 +142,7 @@ class FleetService:
             if aircraft is None:
                 raise AircraftNotFound(f"aircraft {aircraft_id} not found")
             if aircraft.partner != partner:
-                raise NotYourAircraft(f"aircraft {aircraft_id} belongs to {aircraft.partner}")
+                raise AircraftNotFound(f"aircraft {aircraft_id} not found")  # not theirs
             return aircraft, "named"
         uid = report.vehicle.get("sys_uuid") or report.vehicle.get("uid")
         if uid:

@@ -98,14 +98,15 @@ def build_flight_planning_router(guard: Guard, flights: FlightService) -> APIRou
         principal = guard.admit(request, PLANNER)
         body = _object(await request.body())
         request_id = wire.required_str(body, "request_id", "UpsertFlightPlanRequest")
+        key = f"{principal.partner}/{flight_plan_id.lower()}/{request_id}"
         with lock:
-            if (previous := answered.get(request_id)) is not None:
+            if (previous := answered.get(key)) is not None:
                 return OrjsonResponse(previous)
         answer = await run_in_threadpool(
             _upsert, flights, principal.partner, principal.sub, flight_plan_id, body
         )
         with lock:
-            answered[request_id] = answer
+            answered[key] = answer
             while len(answered) > REMEMBERED_REQUESTS:
                 answered.popitem(last=False)
         return OrjsonResponse(answer)

@@ -21,7 +21,7 @@ from uas_standards.astm.f3548.v21 import api
 
 from dronecoop.airspace import wire
 from dronecoop.airspace.dss import Caller
-from dronecoop.airspace.errors import BadRequest, NotFound
+from dronecoop.airspace.errors import BadRequest, NotFound, PermissionDenied
 from dronecoop.airspace.model import ManagerID
 from dronecoop.flights.model import FlightState
 from dronecoop.flights.peers import operational_intent_body, parse_operational_intent
@@ -94,6 +94,11 @@ def build_uss_router(
             if intent.reference.id.lower() != entity_id:
                 raise BadRequest(
                     "operational_intent.reference.id differs from operational_intent_id"
+                )
+            if intent.reference.manager != principal.sub:  # only its manager speaks for it
+                raise PermissionDenied(
+                    f"{principal.sub} may not notify for an intent managed by "
+                    f"{intent.reference.manager}"
                 )
         await run_in_threadpool(
             flights.record_notification, principal.partner, principal.sub, entity_id, intent

@@ -14,14 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from dronecoop.fleet.http import aircraft_meta
+from dronecoop.fleet.model import Aircraft
 from dronecoop.mro.service import AircraftDue, MroService, WorkOrderService
 from dronecoop.mro.workorders import WorkOrder
 from dronecoop.planning.errors import PlanFileError
 from dronecoop.planning.inputs import json_object
 from dronecoop.trust.partners import PartnerID
 from dronecoop.trust.policy import RoutePolicy
-from dronecoop.trust.releasability import RecordKind, ReleasabilityPolicy
+from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityPolicy
 from dronecoop.trust.roles import Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
@@ -36,6 +36,16 @@ AIRCRAFT_FLEET_READ = RoutePolicy(any_of=(Permission.FLEET_READ,), record_kind=R
 AIRCRAFT_MRO_WRITE = RoutePolicy(
     any_of=(Permission.MRO_WRITE,), record_kind=RecordKind.AIRCRAFT, writes=True
 )
+
+
+def maintenance_meta(aircraft: Aircraft, assigned: frozenset[str]) -> RecordMeta:
+    """An aircraft's maintenance records: its owner and the depots an open order assigns
+    (not the partners the aircraft itself is merely released to)."""
+    return RecordMeta(
+        kind=RecordKind.MAINTENANCE_RECORD,
+        owner=PartnerID(aircraft.partner),
+        assigned_to=frozenset(PartnerID(p) for p in assigned),
+    )
 
 
 def due_json(due: AircraftDue) -> dict[str, Any]:
@@ -88,9 +98,10 @@ def build_mro_router(
     route = guarded_routes(router, guard, "")
 
     async def visible(partner: str, aircraft_id: str) -> None:
-        """404 for an aircraft the caller may not see, exactly as for one that does not exist."""
+        """404 for an aircraft whose maintenance the caller may not see, exactly as for one
+        that does not exist."""
         aircraft = await run_in_threadpool(mro.fleet.aircraft, aircraft_id)
-        meta = None if aircraft is None else aircraft_meta(aircraft, assigned(aircraft.id))
+        meta = None if aircraft is None else maintenance_meta(aircraft, assigned(aircraft.id))
         if meta is None or not policy.visible(PartnerID(partner), meta):
             raise HTTPException(404, f"aircraft {aircraft_id} not found")
 
@@ -132,7 +143,7 @@ def build_mro_router(
             return [
                 due_json(mro.due(a))
                 for a in mro.fleet.all_aircraft()
-                if policy.visible(viewer, aircraft_meta(a, assigned(a.id)))
+                if policy.visible(viewer, maintenance_meta(a, assigned(a.id)))
             ]
 
         return OrjsonResponse({"aircraft": await run_in_threadpool(compute)})
@@ -250,7 +261,7 @@ def build_mro_router(
                  "next_task", "next_status", "next_due", "open_defects", "reasons"]
             )  # fmt: skip
             for a in mro.fleet.all_aircraft():
-                if not policy.visible(viewer, aircraft_meta(a, assigned(a.id))):
+                if not policy.visible(viewer, maintenance_meta(a, assigned(a.id))):
                     continue
                 due = mro.due(a)
                 nxt = next(
@@ -321,7 +332,9 @@ def build_mro_router(
         principal = guard.admit(request, AIRCRAFT_MRO_WRITE)
         await visible(principal.partner, aircraft_id)
         body = json_object(await request.body())
-        await run_in_threadpool(mro.defer_defect, principal.partner, principal.sub, defect_id, body)
+        await run_in_threadpool(
+            mro.defer_defect, principal.partner, principal.sub, aircraft_id, defect_id, body
+        )
         return OrjsonResponse({"id": defect_id, "deferred": True})
 
     @route(
@@ -333,7 +346,9 @@ def build_mro_router(
     async def close_defect(request: Request, aircraft_id: str, defect_id: str) -> Response:
         principal = guard.admit(request, AIRCRAFT_MRO_WRITE)
         await visible(principal.partner, aircraft_id)
-        await run_in_threadpool(mro.close_defect, principal.partner, principal.sub, defect_id)
+        await run_in_threadpool(
+            mro.close_defect, principal.partner, principal.sub, aircraft_id, defect_id
+        )
         return OrjsonResponse({"id": defect_id, "closed": True})
 
     return router
@@ -458,8 +473,17 @@ def build_work_orders_router(guard: Guard, orders: WorkOrderService) -> APIRoute
         principal = guard.admit(request, WO_WRITE)
         body = json_object(await request.body())
         part, quantity = body.get("part_number"), body.get("quantity")
-        if not isinstance(part, str) or isinstance(quantity, bool) or not isinstance(quantity, int):
-            raise PlanFileError('give "part_number" (text) and "quantity" (a whole number)')
+        if (
+            not isinstance(part, str)
+            or not 0 < len(part.strip()) <= 128
+            or isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or quantity <= 0
+        ):
+            raise PlanFileError(
+                'give "part_number" (text, up to 128 characters) and "quantity" (1 or more)'
+            )
+        part = part.strip()
         on_hand = await run_in_threadpool(
             lambda: orders.store.stock(
                 principal.partner,

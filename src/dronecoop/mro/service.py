@@ -15,7 +15,7 @@ from typing import Any
 from dronecoop.fleet.baselines import diff
 from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
 from dronecoop.fleet.model import Aircraft
-from dronecoop.fleet.service import AircraftNotFound, FleetService, NotYourAircraft
+from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.mro import workorders
 from dronecoop.mro.due import Airworthiness, Done, DueItem, Task, Usage, airworthiness, due_list
 from dronecoop.mro.workorders import (
@@ -259,7 +259,9 @@ class MroService:
             actor=actor,
         )
 
-    def defer_defect(self, partner: str, actor: str, defect_id: str, body: dict[str, Any]) -> None:
+    def defer_defect(
+        self, partner: str, actor: str, aircraft_id: str, defect_id: str, body: dict[str, Any]
+    ) -> None:
         """Let the aircraft fly with an open defect until a date and/or its hours reach a
         limit (a deferral with its reason, as an MEL allows)."""
         until_raw = body.get("until")
@@ -276,11 +278,14 @@ class MroService:
             except ValueError as exc:
                 raise PlanningError(f'"until" is not a date: {until_raw!r}') from exc
             until = until if until.tzinfo else until.replace(tzinfo=UTC)
-        if not self.store.defer(partner, defect_id, until, hours, reason.strip(), actor=actor):
+        deferred = self.store.defer(
+            partner, defect_id, until, hours, reason.strip(), actor=actor, aircraft_id=aircraft_id
+        )
+        if not deferred:
             raise PlanningError(f"no open defect {defect_id} of {partner}")
 
-    def close_defect(self, partner: str, actor: str, defect_id: str) -> None:
-        if not self.store.close_defect(partner, defect_id, actor=actor):
+    def close_defect(self, partner: str, actor: str, aircraft_id: str, defect_id: str) -> None:
+        if not self.store.close_defect(partner, defect_id, actor=actor, aircraft_id=aircraft_id):
             raise PlanningError(f"no open defect {defect_id} of {partner}")
 
     def due(self, aircraft: Aircraft) -> AircraftDue:
@@ -317,7 +322,7 @@ class MroService:
         if aircraft is None:
             raise AircraftNotFound(f"aircraft {aircraft_id} not found")
         if aircraft.partner != partner:
-            raise NotYourAircraft(f"aircraft {aircraft_id} belongs to {aircraft.partner}")
+            raise AircraftNotFound(f"aircraft {aircraft_id} not found")  # not theirs: 404
         return aircraft
 
 

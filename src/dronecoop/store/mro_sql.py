@@ -149,15 +149,20 @@ class SqlMroStore(SqlRepository):
             _audit(conn, partner, actor, "mro.defect.open", defect.id, row)
         return defect
 
-    def close_defect(self, partner: str, defect_id: str, *, actor: str) -> bool:
+    def close_defect(
+        self, partner: str, defect_id: str, *, actor: str, aircraft_id: str | None = None
+    ) -> bool:
         now = datetime.now(UTC)
         with write_transaction(self._engine, self._url) as conn:
+            sql = (
+                "UPDATE defects SET closed_at_us = :t WHERE id = :id AND partner = :p "
+                "AND closed_at_us IS NULL"
+            )
+            if aircraft_id is not None:
+                sql += " AND aircraft_id = :a"
             changed = conn.execute(
-                text(
-                    "UPDATE defects SET closed_at_us = :t WHERE id = :id AND partner = :p "
-                    "AND closed_at_us IS NULL"
-                ),
-                {"t": to_us(now), "id": defect_id, "p": partner},
+                text(sql),
+                {"t": to_us(now), "id": defect_id, "p": partner, "a": aircraft_id},
             ).rowcount
             if changed:
                 _audit(conn, partner, actor, "mro.defect.close", defect_id, {"closed": to_us(now)})
@@ -199,8 +204,10 @@ class SqlMroStore(SqlRepository):
         reason: str,
         *,
         actor: str,
+        aircraft_id: str,
     ) -> bool:
         row = {
+            "a": aircraft_id,
             "u": None if until is None else to_us(until),
             "h": hours_limit,
             "r": reason[:255],
@@ -212,7 +219,7 @@ class SqlMroStore(SqlRepository):
                 text(
                     "UPDATE defects SET deferred_until_us = :u, deferred_hours_limit = :h, "
                     "deferral_reason = :r WHERE id = :id AND partner = :p "
-                    "AND closed_at_us IS NULL"
+                    "AND aircraft_id = :a AND closed_at_us IS NULL"
                 ),
                 row,
             ).rowcount

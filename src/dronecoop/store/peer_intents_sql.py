@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, text
 
+from dronecoop.airspace.errors import PermissionDenied
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.flights.codec import volume_from_json, volume_json
 from dronecoop.flights.peers import IntentDetails
@@ -95,8 +96,14 @@ class SqlPeerIntents(SqlRepository):
         now = datetime.now(UTC)
         with write_transaction(self._engine, self._url) as conn:
             current = conn.execute(
-                text("SELECT version, ovn FROM peer_intents WHERE id = :id"), {"id": entity_id}
+                text("SELECT version, ovn, partner, manager FROM peer_intents WHERE id = :id"),
+                {"id": entity_id},
             ).first()
+            if current is not None and (current[2] != partner or current[3] != actor):
+                raise PermissionDenied(
+                    f"intent {entity_id} was notified by {current[3]} of {current[2]}: "
+                    "only that USS may change or end it"
+                )
             if intent is None:
                 if current is None:
                     return False
