@@ -257,6 +257,9 @@ class FlightService:
         try:
             self._store.save(flight, None, actor=actor, action="plan")
         except Exception:
+            kept = self._store.get(flight_id)
+            if kept is not None and kept.partner == partner:
+                return kept  # a concurrent retry of the same plan saved it: that is the flight
             # Never leave an intent nobody can end: take it back out of the DSS.
             dss.delete_operational_intent(flight_id, change.reference.ovn)
             raise

@@ -27,7 +27,7 @@ CLIP_WARN, CLIP_CRIT = 1.0, 100.0
 PX4_VIBE_WARN, PX4_VIBE_CRIT = 4.905, 9.81
 SATS_MIN, HDOP_MAX, JAMMING_MAX = 6.0, 3.0, 80.0
 EKF_WARN, EKF_CRIT = 0.5, 0.8
-CELL_FULL_V, CELL_BROWNOUT_V = 4.2, 3.3
+CELL_FULL_V, CELL_FULL_HV_V, CELL_BROWNOUT_V = 4.2, 4.35, 3.3
 EARTH_RADIUS_M = 6_371_008.8
 SUSTAINED_S = 2.0  # a finding needs its condition to hold this long (one spike is noise)
 
@@ -186,16 +186,25 @@ def _in_flight(signal: Signal, flights: list[LogFlight]) -> Signal:
     return Signal(signal.t[keep], signal.v[keep], signal.source)
 
 
-def _exceeding(signal: Signal, above: float, *, below: bool = False) -> list[tuple[float, float]]:
-    """Intervals (at least SUSTAINED_S long) where the signal is above (or below) a line."""
-    if not len(signal.t):
-        return []
-    flag = signal.v < above if below else signal.v > above
-    return [
-        (a, b)
-        for a, b in _true_intervals(signal.t, flag, float(signal.t[-1]))
-        if b - a >= SUSTAINED_S
-    ]
+def _exceeding(
+    signal: Signal,
+    above: float,
+    *,
+    below: bool = False,
+    flights: list[LogFlight] | None = None,
+) -> list[tuple[float, float]]:
+    """Intervals (at least SUSTAINED_S long) where the signal is above (or below) a line,
+    found within each flight on its own (never across the gap between two flights)."""
+    windows = [(f.armed_s, f.disarmed_s) for f in flights] if flights else [(-math.inf, math.inf)]
+    found: list[tuple[float, float]] = []
+    for start, end in windows:
+        keep = (signal.t >= start) & (signal.t <= end)
+        t, v = signal.t[keep], signal.v[keep]
+        if not len(t):
+            continue
+        flag = v < above if below else v > above
+        found += [(a, b) for a, b in _true_intervals(t, flag, float(t[-1])) if b - a >= SUSTAINED_S]
+    return found
 
 
 def _vibration(data: LogData, flights: list[LogFlight]) -> list[Finding]:
@@ -208,7 +217,7 @@ def _vibration(data: LogData, flights: list[LogFlight]) -> list[Finding]:
         if not len(signal.v):
             continue
         p95 = float(np.percentile(signal.v, 95))
-        ranges = _exceeding(signal, VIBE_WARN)
+        ranges = _exceeding(signal, VIBE_WARN, flights=flights)
         if p95 <= VIBE_WARN and not ranges:
             continue
         severity = Severity.CRITICAL if p95 > VIBE_CRIT else Severity.WARNING
@@ -239,7 +248,8 @@ def _clipping(data: LogData) -> list[Finding]:
         signal = data.signals.get(name)
         if signal is None or len(signal.v) < 2:
             continue
-        clips = float(signal.v[-1] - signal.v[0])  # the counters are cumulative
+        steps = np.diff(signal.v)
+        clips = float(np.sum(steps[steps > 0]))  # cumulative counters, reset by a reboot
         if clips < CLIP_WARN:
             continue
         rising = np.nonzero(np.diff(signal.v) > 0)[0]
@@ -299,7 +309,7 @@ def _gps(data: LogData, flights: list[LogFlight]) -> list[Finding]:
         if raw is None:
             continue
         signal = _in_flight(raw, flights)
-        ranges = _exceeding(signal, line, below=below)
+        ranges = _exceeding(signal, line, below=below, flights=flights)
         if not ranges:
             continue
         found.append(
@@ -323,10 +333,10 @@ def _estimator(data: LogData, flights: list[LogFlight]) -> list[Finding]:
         if raw is None or not len(raw.v):
             continue
         signal = _in_flight(raw, flights)
-        ranges = _exceeding(signal, EKF_WARN)
+        ranges = _exceeding(signal, EKF_WARN, flights=flights)
         if not ranges:
             continue
-        red = _exceeding(signal, EKF_CRIT)
+        red = _exceeding(signal, EKF_CRIT, flights=flights)
         found.append(
             Finding(
                 code=f"estimator.{name.removeprefix('ekf_')}",
@@ -344,15 +354,26 @@ def _estimator(data: LogData, flights: list[LogFlight]) -> list[Finding]:
     return found
 
 
+def battery_cells(data: LogData) -> int | None:
+    """The pack's cell count: PX4's BAT1_N_CELLS / BAT_N_CELLS if set, else from its highest
+    voltage, allowing for LiHV packs (4.35 V a cell full)."""
+    for name in ("BAT1_N_CELLS", "BAT_N_CELLS"):
+        if data.parameters.get(name, 0) > 0:
+            return int(data.parameters[name])
+    volts = data.signals.get(m.VOLTAGE)
+    if volts is None or not len(volts.v) or float(np.max(volts.v)) <= 0:
+        return None
+    return max(1, math.ceil(float(np.max(volts.v)) / CELL_FULL_HV_V))
+
+
 def _battery(data: LogData, flights: list[LogFlight]) -> list[Finding]:
     raw = data.signals.get(m.VOLTAGE)
-    if raw is None or not len(raw.v):
+    cells = battery_cells(data)
+    if raw is None or not len(raw.v) or cells is None:
         return []
-    cells = max(1, math.ceil(float(np.max(raw.v)) / CELL_FULL_V - 0.05))
     signal = _in_flight(raw, flights)
-    ranges = _exceeding(
-        Signal(signal.t, signal.v / cells, signal.source), CELL_BROWNOUT_V, below=True
-    )
+    per_cell = Signal(signal.t, signal.v / cells, signal.source)
+    ranges = _exceeding(per_cell, CELL_BROWNOUT_V, below=True, flights=flights)
     if not ranges:
         return []
     low = float(np.min(signal.v))

@@ -99,6 +99,8 @@ def _read(path: Path) -> LogData:
     formats: dict[int, _Format] = {}
     offsets: dict[int, list[int]] = defaultdict(list)
     wanted = set(WANTED)
+    redefined: set[str] = set()
+    stopped_types: set[int] = set()
     pos, end, skipped = 0, len(raw), 0
     while pos + 3 <= end:
         if raw[pos] != HEAD1 or raw[pos + 1] != HEAD2:
@@ -121,15 +123,22 @@ def _read(path: Path) -> LogData:
             if ftype != FMT_TYPE and flength >= 3:  # a damaged FMT must not stall the walk
                 lengths[ftype] = flength
                 parsed = _format(name, flength, fmt, cols.split(",")) if name in wanted else None
-                if parsed is not None and _usable(parsed):
+                if offsets.get(ftype) and parsed != formats.get(ftype):
+                    # Redefined mid-log: what came before keeps its own format; what comes
+                    # after is not read (a warning says so) rather than read wrongly.
+                    redefined.add(formats[ftype].name if ftype in formats else str(ftype))
+                    stopped_types.add(ftype)
+                elif parsed is not None and _usable(parsed):
                     formats[ftype] = parsed
                 else:
                     formats.pop(ftype, None)
-        elif kind in formats:
+        elif kind in formats and kind not in stopped_types:
             offsets[kind].append(pos)
         pos += length
     decoded: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
     for kind, where in offsets.items():
+        if kind not in formats:
+            continue
         f = formats[kind]
         starts = np.asarray(where, dtype=np.int64)
         rows = buf[starts[:, None] + np.arange(3, f.length)[None, :]]
@@ -238,6 +247,7 @@ def _read(path: Path) -> LogData:
             latest[name] = number
             parameters.setdefault(name, number)
     warnings = [f"skipped {skipped} bytes that were not DataFlash messages"] if skipped else []
+    warnings += [f"{name} redefined mid-log: read up to its redefinition" for name in redefined]
     if pos < end - 3:
         warnings.append(f"stopped reading at byte {pos} of {end} (truncated)")
     return LogData(

@@ -32,6 +32,7 @@ _STRUCT_TO_NUMPY = {
     "B": "u1", "b": "i1", "f": "<f4", "d": "<f8", "c": "S1",
 }  # fmt: skip
 MAV_TYPE_GCS = 6
+MAV_AUTOPILOT_INVALID = 8  # a component that is not a flight controller (gimbal, camera)
 ARMED_FLAG = 128
 MAV_LANDED_STATE_ON_GROUND = 1
 
@@ -89,6 +90,8 @@ def scan(buf: bytes) -> tuple[dict[int, list[tuple[int, int, int, int]]], int, i
             msgid = buf[pos + 13]
             version = 1
         elif magic == 0xFD:
+            if pos + 18 > end:  # a v2 header cut off at the end of the file
+                break
             length = buf[pos + 9]
             size = 8 + 10 + length + 2 + (13 if buf[pos + 10] & 1 else 0)
             msgid = buf[pos + 15] | (buf[pos + 16] << 8) | (buf[pos + 17] << 16)
@@ -168,8 +171,10 @@ def read_tlog_fast(path: Path) -> LogData:
     signals: dict[str, Signal] = {}
     warnings: list[str] = []
     bad = sum(d[3] for d in decoded.values())
-    if bad or skipped:
+    if bad:
         warnings.append(f"{bad} damaged MAVLink frames skipped")
+    if skipped:
+        warnings.append(f"{skipped} bytes between frames skipped")
     if stopped < len(raw) - 16:
         warnings.append(f"stopped reading at byte {stopped} of {len(raw)}")
 
@@ -181,10 +186,10 @@ def read_tlog_fast(path: Path) -> LogData:
     autopilot: int | None = None
     if "HEARTBEAT" in decoded:
         t, sysid, hb, _ = decoded["HEARTBEAT"]
-        vehicle_rows = hb["type"] != MAV_TYPE_GCS
+        vehicle_rows = (hb["type"] != MAV_TYPE_GCS) & (hb["autopilot"] != MAV_AUTOPILOT_INVALID)
         if np.any(vehicle_rows):
             autopilot = int(sysid[vehicle_rows][0])
-            rows = vehicle_rows & (sysid == autopilot)
+            rows = vehicle_rows & (sysid == autopilot)  # gimbals, companions: autopilot 8
             armed = ((hb["base_mode"][rows] & ARMED_FLAG) > 0).astype(np.float64)
             put(m.ARMED, t[rows], armed, "HEARTBEAT.base_mode")
 

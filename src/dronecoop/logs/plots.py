@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import io
-import math
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # no pyplot: no global state, safe on worker threads
 
@@ -24,9 +22,8 @@ def plot_png(data: LogData, findings: list[Finding]) -> bytes:
     if m.ALT_REL not in data.signals:
         _series(altitude, data, m.ALT_AMSL, "altitude AMSL (m)")
     _series(battery, data, m.VOLTAGE, "battery (V)")
-    volts = data.signals.get(m.VOLTAGE)
-    if volts is not None and len(volts.v):
-        cells = max(1, math.ceil(float(np.max(volts.v)) / rules.CELL_FULL_V - 0.05))
+    cells = rules.battery_cells(data)
+    if cells is not None:
         _line(battery, rules.CELL_BROWNOUT_V * cells, f"{rules.CELL_BROWNOUT_V} V/cell x {cells}")
     if any(name in data.signals for name in m.VIBE):
         for name in m.VIBE:

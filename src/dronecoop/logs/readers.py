@@ -32,6 +32,7 @@ DATAFLASH_MAGIC = b"\xa3\x95"
 MAVLINK_MAGICS = (0xFE, 0xFD)  # MAVLink 1 and 2 start-of-frame
 PX4_ARMED = 2  # vehicle_status.arming_state ARMED
 MAV_TYPE_GCS = 6
+MAV_AUTOPILOT_INVALID = 8
 MAV_MODE_FLAG_SAFETY_ARMED = 128
 _EPOCH_2000 = 946_684_800  # a tlog or GPS timestamp before this is not a wall-clock time
 
@@ -422,8 +423,8 @@ def _tlog(path: Path, log: Any) -> LogData:
             last_s = max(last_s, t)
             system = msg.get_srcSystem()
             if kind == "HEARTBEAT":
-                if msg.type == MAV_TYPE_GCS:
-                    continue
+                if msg.type == MAV_TYPE_GCS or msg.autopilot == MAV_AUTOPILOT_INVALID:
+                    continue  # a ground station, gimbal or companion: not the vehicle's state
                 autopilot = system if autopilot is None else autopilot
                 if system != autopilot:
                     continue

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 AMBER_FRACTION = 0.1  # within the last 10 % of an interval: plan it now
@@ -107,8 +107,10 @@ def due_item(task: Task, last: Done | None, usage: Usage, since: datetime) -> Du
         days_left["days"] = left_d
     governed_by = min(days_left, key=lambda k: (days_left[k], k))
     soonest = days_left[governed_by]
-    beyond = math.isinf(soonest) or abs(soonest) > FORECAST_HORIZON_DAYS
-    forecast = None if beyond else usage.at + timedelta(days=soonest)
+    if math.isinf(soonest) or soonest > FORECAST_HORIZON_DAYS:
+        forecast = None  # not foreseen at this utilisation
+    else:  # overdue ones keep a date (long past, at most a century back), so they sort first
+        forecast = usage.at + timedelta(days=max(soonest, -FORECAST_HORIZON_DAYS))
     return DueItem(
         task=task,
         last_done=last,
@@ -130,9 +132,16 @@ def due_list(
         kept = last.get(record.task_code)
         if kept is None or record.at > kept.at:
             last[record.task_code] = record
-    items = [due_item(t, last.get(t.code), usage, since) for t in tasks]
-    far = datetime.max.replace(tzinfo=usage.at.tzinfo)
-    return sorted(items, key=lambda i: (i.forecast or far, i.task.code))
+    return soonest_first([due_item(t, last.get(t.code), usage, since) for t in tasks])
+
+
+def soonest_first(items: Iterable[DueItem]) -> list[DueItem]:
+    """Red first, then by when each falls due (not foreseen last)."""
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(
+        items,
+        key=lambda i: (i.status is not DueStatus.RED, i.forecast or far, i.task.code),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,16 @@ from dronecoop.fleet.components import Component, Installation, life_items, time
 from dronecoop.fleet.model import Aircraft
 from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.mro import workorders
-from dronecoop.mro.due import Airworthiness, Done, DueItem, Task, Usage, airworthiness, due_list
+from dronecoop.mro.due import (
+    Airworthiness,
+    Done,
+    DueItem,
+    Task,
+    Usage,
+    airworthiness,
+    due_list,
+    soonest_first,
+)
 from dronecoop.mro.workorders import (
     PartDrawn,
     TaskCard,
@@ -123,6 +132,10 @@ class MroService:
         kind = str(body.get("kind", "part"))
         if kind not in ("part", "battery"):
             raise PlanningError('"kind" is "part" or "battery"')
+        for limit in ("life_hours", "life_cycles"):
+            value = _optional(body, limit, float)
+            if value is not None and value <= 0:
+                raise PlanningError(f'"{limit}" must be more than 0 (or left out)')
         component = Component(
             id=str(uuid.uuid4()),
             partner=partner,
@@ -307,7 +320,7 @@ class MroService:
         since = aircraft.opening_as_of or aircraft.created_at or now
         items = due_list(tasks, self.store.done(aircraft.id), usage, since)
         fitted = [(c, hours, cycles) for c, _, hours, cycles in self.configuration(aircraft)]
-        items += life_items(fitted, usage)
+        items = soonest_first([*items, *life_items(fitted, usage)])
         defects = self.store.defects(aircraft.id)
         grounding = [
             d.title + (" (its deferral has run out)" if d.deferral_reason else "")

@@ -37,7 +37,7 @@ def area_of_interest(volumes: Sequence[Volume4D]) -> Volume4D:
     mid_lat = sum(p[1] for p in points) / len(points)
     margin_deg = MARGIN_M / (_M_PER_DEG_LAT * max(0.05, math.cos(math.radians(mid_lat))))
     hull = MultiPoint(points).convex_hull.buffer(margin_deg, quad_segs=2)
-    ring = _bounded(hull, margin_deg)
+    ring = _densified(_bounded(hull, margin_deg))
     bounds = geo.envelope(volumes)
     return Volume4D(
         outline=PolygonOutline(tuple(LatLng(lat, lng) for lng, lat in ring)),
@@ -46,6 +46,20 @@ def area_of_interest(volumes: Sequence[Volume4D]) -> Volume4D:
         time_start=bounds.time_start,
         time_end=bounds.time_end,
     )
+
+
+MAX_EDGE_DEG = 0.02  # ~2 km: a great-circle edge that short bows < 1 m from the plane's
+
+
+def _densified(ring: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The ring with points added so no edge is longer than MAX_EDGE_DEG (the DSS joins
+    vertices by great circles, which bow poleward of the straight lines drawn here), and
+    clamped to valid coordinates."""
+    out: list[tuple[float, float]] = []
+    for (x0, y0), (x1, y1) in zip(ring, ring[1:] + ring[:1], strict=True):
+        steps = max(1, math.ceil(max(abs(x1 - x0), abs(y1 - y0)) / MAX_EDGE_DEG))
+        out += [(x0 + (x1 - x0) * k / steps, y0 + (y1 - y0) * k / steps) for k in range(steps)]
+    return [(min(180.0, max(-180.0, x)), min(90.0, max(-90.0, y))) for x, y in out]
 
 
 def _circle_points(circle: CircleOutline) -> list[tuple[float, float]]:

@@ -225,11 +225,12 @@ def _survey_polygon(item: Mapping[str, Any], where: str) -> tuple[tuple[float, f
     raw = item.get("polygon")
     if not isinstance(raw, list) or len(raw) < 3:
         return None  # no area to speak of: the stored items' path is used instead
-    return tuple(
+    points = tuple(
         (_lat(p[0], f"{where}.polygon"), _lng(p[1], f"{where}.polygon"))
         for p in raw
         if isinstance(p, list) and len(p) >= 2
     )
+    return points if len(points) >= 3 else None  # no area: its stored path is used
 
 
 def _coordinates(item: Mapping[str, Any], where: str) -> tuple[Any, Any, float]:
