@@ -10,7 +10,6 @@ from uuid import uuid4
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi.testclient import TestClient
 
@@ -25,11 +24,6 @@ START = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
 # Around Camp Humphreys: a route north-east, and one crossing it.
 ROK_ROUTE = [[36.9628, 127.0311, 60.0], [36.9700, 127.0400, 80.0], [36.9760, 127.0450, 80.0]]
 US_CROSSING = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict[str, RSAPrivateKey]:
-    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
 
 
 @pytest.fixture

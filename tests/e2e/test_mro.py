@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi.testclient import TestClient
 
@@ -18,11 +17,6 @@ from tests.conftest import shared_file
 from tests.helpers import partner_auth, write_partners_file
 
 ROK, US = "rok-army", "us-army"
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict[str, RSAPrivateKey]:
-    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
 
 
 @pytest.fixture

@@ -24,11 +24,6 @@ ADMIN = role_scope(Role.PARTNER_ADMIN)
 PLANNER = role_scope(Role.PLANNER)
 
 
-@pytest.fixture(scope="module")
-def keys() -> dict[str, RSAPrivateKey]:
-    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
-
-
 def make_node(
     folder: Path, keys: dict[str, RSAPrivateKey], db_url: str | None = None, **settings: object
 ) -> TestClient:

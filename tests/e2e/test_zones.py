@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi.testclient import TestClient
 
@@ -22,11 +21,6 @@ START = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
 ROUTE = [[36.9628, 127.0311, 60.0], [36.9700, 127.0400, 80.0]]
 # A box over the middle of ROUTE ([lon, lat]).
 BOX = [[127.034, 36.964], [127.038, 36.964], [127.038, 36.968], [127.034, 36.968]]
-
-
-@pytest.fixture(scope="module")
-def keys() -> dict[str, RSAPrivateKey]:
-    return {p: rsa.generate_private_key(public_exponent=65537, key_size=2048) for p in (ROK, US)}
 
 
 @pytest.fixture
