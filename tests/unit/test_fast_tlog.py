@@ -50,3 +50,10 @@ def test_damaged_frames_are_dropped_by_their_crc(tmp_path: Path) -> None:
     garbage.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(LogFormatError, match="no MAVLink messages"):
         read_tlog_fast(garbage)
+
+
+def test_parameters_are_as_the_log_starts_and_changes_follow() -> None:
+    data = read_tlog_fast(shared_file("data/logs/vtol.tlog"))
+    assert data.parameter_changes
+    _, name, changed_to = data.parameter_changes[0]
+    assert data.parameters[name] != changed_to  # the first value, not the last

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from dronecoop.fleet.model import Aircraft, StoredLog
+from dronecoop.fleet.model import Aircraft, StoredLog, utilisation
 from dronecoop.fleet.service import FleetService
 from dronecoop.planning.errors import PlanFileError
 from dronecoop.planning.inputs import json_object
@@ -71,8 +71,8 @@ def build_fleet_router(
     route = guarded_routes(router, guard, "")
 
     def aircraft_json(aircraft: Aircraft, viewer: str) -> dict[str, Any]:
-        use = fleet.utilisation(aircraft)
-        logs = fleet.logs_of(aircraft)
+        logs = fleet.logs_of(aircraft)  # read once: utilisation and firmware come from them
+        use = utilisation(aircraft, logs)
         latest = max(logs, key=lambda x: (x.start_utc or x.ingested_at, x.sha256), default=None)
         return {
             "id": aircraft.id,

@@ -20,7 +20,7 @@ import numpy as np
 from pymavlink.DFReader import FORMAT_TO_STRUCT
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import LogData, LogFormat, Signal
+from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
 
 HEAD1, HEAD2, FMT_TYPE = 0xA3, 0x95, 0x80
 WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4")
@@ -232,20 +232,14 @@ def _read(path: Path) -> LogData:
             elif firmware and "board" not in vehicle and _board_line(line):
                 vehicle["board"], *uid = line.split()
                 vehicle["uid"] = "".join(uid)
-    parameters: dict[str, float] = {}
-    changes: list[tuple[float, str, float]] = []
+    trail = ParameterTrail()
     if "PARM" in decoded:
         d = decoded["PARM"][1]
-        latest: dict[str, float] = {}
         for t_s, raw_name, value in zip(
             times(d), d["Name"], d["Value"].astype(np.float64), strict=True
         ):
             name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
-            number = float(value)
-            if name in latest and latest[name] != number:
-                changes.append((float(t_s), name, number))
-            latest[name] = number
-            parameters.setdefault(name, number)
+            trail.add(float(t_s), name, float(value))
     warnings = [f"skipped {skipped} bytes that were not DataFlash messages"] if skipped else []
     warnings += [f"{name} redefined mid-log: read up to its redefinition" for name in redefined]
     if pos < end - 3:
@@ -255,8 +249,8 @@ def _read(path: Path) -> LogData:
         signals=signals,
         vehicle=vehicle,
         firmware=firmware,
-        parameters=parameters,
-        parameter_changes=changes,
+        parameters=trail.initial,
+        parameter_changes=trail.changes,
         warnings=warnings,
         duration_s=last_s,
     )

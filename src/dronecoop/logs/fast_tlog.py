@@ -24,7 +24,7 @@ import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import LogData, LogFormat, Signal
+from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
 
 _EPOCH_2000 = 946_684_800
 _STRUCT_TO_NUMPY = {
@@ -250,17 +250,13 @@ def read_tlog_fast(path: Path) -> LogData:
             if line.startswith(("APM:", "Ardu", "PX4")):
                 firmware = line
                 break
-    parameters: dict[str, float] = {}
-    changes: list[tuple[float, str, float]] = []
+    trail = ParameterTrail()
     if (found := of("PARAM_VALUE")) is not None:
         for t_s, pid, value in zip(
             found[0], found[1]["param_id"], found[1]["param_value"], strict=True
         ):
             name = pid.split(b"\0", 1)[0].decode("ascii", "replace")
-            number = float(value)
-            if name in parameters and parameters[name] != number:
-                changes.append((float(t_s - first), name, number))
-            parameters[name] = number
+            trail.add(float(t_s - first), name, float(value))
     vehicle: dict[str, str] = {}
     if (found := of("AUTOPILOT_VERSION")) is not None:
         uids = found[1]["uid"][found[1]["uid"] != 0]
@@ -275,8 +271,8 @@ def read_tlog_fast(path: Path) -> LogData:
         start_utc=datetime.fromtimestamp(first, UTC) if first > _EPOCH_2000 else None,
         vehicle=vehicle,
         firmware=firmware,
-        parameters=parameters,
-        parameter_changes=changes,
+        parameters=trail.initial,
+        parameter_changes=trail.changes,
         warnings=warnings,
         duration_s=last - first,
     )

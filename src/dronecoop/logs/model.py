@@ -52,6 +52,21 @@ JAMMING = "gps_jamming"  # PX4 jamming indicator 0..255
 EKF = ("ekf_vel", "ekf_pos", "ekf_hgt", "ekf_mag")
 
 
+class ParameterTrail:
+    """Parameters as a log reports them: each one's first value, and every later change."""
+
+    def __init__(self) -> None:
+        self.initial: dict[str, float] = {}
+        self.changes: list[tuple[float, str, float]] = []
+        self._latest: dict[str, float] = {}
+
+    def add(self, t: float, name: str, value: float) -> None:
+        if name in self._latest and self._latest[name] != value:
+            self.changes.append((t, name, value))
+        self._latest[name] = value
+        self.initial.setdefault(name, value)
+
+
 @dataclass(frozen=True, slots=True)
 class LogData:
     """A log read: its signals and what it says about the vehicle and firmware."""

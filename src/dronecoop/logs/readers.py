@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import LogData, LogFormat, Signal
+from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
 
 ULOG_MAGIC = b"ULog\x01\x12\x35"
 DATAFLASH_MAGIC = b"\xa3\x95"
@@ -261,15 +261,13 @@ def _dataflash(path: Path, reader: Any) -> LogData:
     c = _Collector()
     firmware = ""
     vehicle: dict[str, str] = {}
-    parameters: dict[str, float] = {}
-    changes: list[tuple[float, str, float]] = []
+    trail = ParameterTrail()
     warnings: list[str] = []
     first_us: float | None = None
     last_s = 0.0
     armed_seen = False
     events = _Collector()  # EV arm/disarm events: used when the log has no ARM messages
     ekf: dict[str, list[tuple[float, Any]]] = {"XKF4": [], "NKF4": []}
-    latest: dict[str, float] = {}
     try:
         while (msg := reader.recv_match(type=_DF_TYPES)) is not None:
             kind = msg.get_type()
@@ -314,11 +312,7 @@ def _dataflash(path: Path, reader: Any) -> LogData:
                     vehicle["board"], *uid = text_line.split()
                     vehicle["uid"] = "".join(uid)
             elif kind == "PARM":
-                name, value = str(msg.Name), float(msg.Value)
-                if name in latest and latest[name] != value:
-                    changes.append((t, name, value))
-                latest[name] = value
-                parameters.setdefault(name, value)
+                trail.add(t, str(msg.Name), float(msg.Value))
     except Exception as exc:  # a damaged record: keep what was read before it
         warnings.append(f"stopped reading at {last_s:.1f} s: {exc}")
     if first_us is None:
@@ -335,8 +329,8 @@ def _dataflash(path: Path, reader: Any) -> LogData:
         signals=signals,
         vehicle=vehicle,
         firmware=firmware,
-        parameters=parameters,
-        parameter_changes=changes,
+        parameters=trail.initial,
+        parameter_changes=trail.changes,
         warnings=warnings,
         duration_s=last_s,
     )
@@ -404,8 +398,7 @@ def _tlog(path: Path, log: Any) -> LogData:
     c = _Collector()
     vehicle: dict[str, str] = {}
     firmware = ""
-    parameters: dict[str, float] = {}
-    changes: list[tuple[float, str, float]] = []
+    trail = ParameterTrail()
     warnings: list[str] = []
     autopilot: int | None = None  # the system id of the vehicle (not a GCS)
     first: float | None = None
@@ -464,10 +457,7 @@ def _tlog(path: Path, log: Any) -> LogData:
                 if text_line.startswith(("APM:", "Ardu", "PX4")):
                     firmware = text_line
             elif kind == "PARAM_VALUE":
-                name = str(msg.param_id)
-                if name in parameters and parameters[name] != msg.param_value:
-                    changes.append((t, name, float(msg.param_value)))
-                parameters[name] = float(msg.param_value)
+                trail.add(t, str(msg.param_id), float(msg.param_value))
             elif kind == "EKF_STATUS_REPORT":
                 for column, key in _TLOG_EKF:
                     c.add(key, t, getattr(msg, column), f"EKF_STATUS_REPORT.{column}")
@@ -487,8 +477,8 @@ def _tlog(path: Path, log: Any) -> LogData:
         start_utc=datetime.fromtimestamp(first, UTC) if first > _EPOCH_2000 else None,
         vehicle=vehicle,
         firmware=firmware,
-        parameters=parameters,
-        parameter_changes=changes,
+        parameters=trail.initial,
+        parameter_changes=trail.changes,
         warnings=warnings,
         duration_s=last_s,
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from dronecoop.fleet.baselines import diff
 from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
-from dronecoop.fleet.model import Aircraft
+from dronecoop.fleet.model import Aircraft, utilisation
 from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.mro import workorders
 from dronecoop.mro.due import (
@@ -303,10 +303,11 @@ class MroService:
 
     def due(self, aircraft: Aircraft) -> AircraftDue:
         now = self._clock()
-        use = self.fleet.utilisation(aircraft)
+        logs = self.fleet.logs_of(aircraft)  # read once: counters and rates come from them
+        use = utilisation(aircraft, logs)
         recent = [
             log
-            for log in self.fleet.logs_of(aircraft)
+            for log in logs
             if log.start_utc is not None and log.start_utc >= now - timedelta(days=RATE_WINDOW_DAYS)
         ]
         usage = Usage(
