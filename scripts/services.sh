@@ -15,7 +15,7 @@ pg_ok() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }
 ensure_postgres() {
   if ! command -v pg_ctlcluster >/dev/null 2>&1; then
     echo "services: installing PostgreSQL (Debian package)"
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq postgresql >/dev/null \
       || { echo "services: could not install PostgreSQL" >&2; return 1; }
   fi
   local version
@@ -49,7 +49,7 @@ ensure_chromium() {
   browser=$(command -v chromium || command -v chromium-browser || true)
   if [ -z "$browser" ]; then
     echo "services: installing Chromium (Debian package, for the page tests)"
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+    as_root apt-get -o DPkg::Lock::Timeout=300 update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >/dev/null \
       || { echo "services: could not install Chromium" >&2; return 1; }
     browser=$(command -v chromium || command -v chromium-browser || true)
   fi

@@ -206,3 +206,20 @@ def partner_auth(key: RSAPrivateKey, partner: str, sub: str, *scopes: str) -> di
         key, sub=sub, scopes=scopes, audience="localhost", issuer=partner_issuer(partner)
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+def upload_log(
+    client: Any, headers: dict[str, str], aircraft_id: str, name: str = "flight.tlog"
+) -> dict[str, Any]:
+    """Upload one of the shared real logs for an aircraft; the ingest answer."""
+    from tests.conftest import shared_file
+
+    answer = client.post(
+        "/api/v1/logs",
+        content=shared_file(f"data/logs/{name}").read_bytes(),
+        params={"aircraft": aircraft_id, "filename": name},
+        headers=headers,
+    )
+    assert answer.status_code in (200, 201), answer.text
+    result: dict[str, Any] = answer.json()
+    return result

@@ -93,7 +93,7 @@ from dronecoop.web.guard import Guard, RateLimited, route_keys
 from dronecoop.web.headers import SecurityHeaders
 from dronecoop.web.landing import landing_page
 from dronecoop.web.limits import RequestSizeLimit
-from dronecoop.web.mro_pages import fleet_page, log_page
+from dronecoop.web.mro_pages import due_page, fleet_page, log_page
 from dronecoop.web.responses import PROBLEM_JSON, OrjsonResponse, error_for_path
 from dronecoop.zones.http import build_uss_constraints_router, build_zones_router
 from dronecoop.zones.service import NotYourZone, ZoneNotFound, ZoneService
@@ -141,6 +141,7 @@ PUBLIC_ROUTES = [
     ("GET", "/openapi.json"),
     ("*", "/static-offline-docs"),
     ("GET", "/fleet"),
+    ("GET", "/due"),
     ("GET", "/logs/{sha256}"),
 ]
 
@@ -353,9 +354,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
         tasks = [
             asyncio.create_task(
-                _every(settings.audit_seal_interval_s, audit_log.seal, "sealed %d audit events")
+                _every(
+                    settings.audit_seal_interval_s,
+                    audit_log.seal,
+                    "sealed %d audit events",
+                    stop,
+                )
             ),
         ]
         if not settings.dss_url:
@@ -365,16 +372,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                         settings.cleanup_interval_s,
                         dss.purge_expired,
                         "purged %d expired DSS entities",
+                        stop,
                     )
                 )
             )
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
             flights.close()
             store.close()
             shared_engine.dispose()
@@ -450,6 +456,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def fleet_html() -> HTMLResponse:
         return HTMLResponse(fleet_page())
 
+    @app.get("/due", include_in_schema=False)
+    async def due_html() -> HTMLResponse:
+        return HTMLResponse(due_page())
+
     @app.get("/logs/{sha256}", include_in_schema=False)
     async def log_html(sha256: str) -> HTMLResponse:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
@@ -507,10 +517,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     return app
 
 
-async def _every(interval_s: float, job: Callable[[], int], done: str) -> None:
-    """Run the blocking ``job`` every ``interval_s`` seconds on a worker thread, forever."""
-    while True:
-        await asyncio.sleep(interval_s)
+async def _every(interval_s: float, job: Callable[[], int], done: str, stop: asyncio.Event) -> None:
+    """Run the blocking ``job`` every ``interval_s`` seconds on a worker thread until
+    ``stop`` is set. Stopping waits for a run in progress: cancelling it would leave the
+    thread holding a database connection while the node closes its pools."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+        if stop.is_set():
+            return
         try:
             count = await asyncio.to_thread(job)
             if count:

@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from dronecoop.app import create_app
 from dronecoop.settings import Settings
 from dronecoop.trust.roles import Role, role_scope
-from tests.conftest import shared_file
-from tests.helpers import partner_auth, write_partners_file
+from tests.helpers import partner_auth, upload_log, write_partners_file
 
 ROK, US = "rok-army", "us-army"
 
@@ -61,12 +60,7 @@ def test_a_program_a_log_a_defect_and_airworthiness(
     assert status == {"MOTOR-10H": "amber", "FRAME-60C": "green", "ANNUAL": "green"}
     assert before["airworthy"] is True
     # A real log (flight.tlog: ~9 min airborne, 15 take-offs) uses up the motor interval.
-    log = node.post(
-        "/api/v1/logs",
-        content=shared_file("data/logs/flight.tlog").read_bytes(),
-        params={"aircraft": aircraft["id"], "filename": "flight.tlog"},
-        headers=crew,
-    ).json()
+    log = upload_log(node, crew, aircraft["id"], "flight.tlog")
     after = due()
     status = {i["code"]: i["status"] for i in after["items"]}  # type: ignore[attr-defined]
     assert status["MOTOR-10H"] == "red"  # 9.9 h + 0.15 h is past 10 h (no tolerance)
@@ -128,12 +122,7 @@ def test_a_life_limited_part_counts_its_own_hours_across_aircraft(
     again = node.post(f"/api/v1/aircraft/{second['id']}/components/{part['id']}/install",
                       json={"position": "arm 1"}, headers=crew)  # fmt: skip
     assert again.status_code == 409  # fitted elsewhere: remove it first
-    log = node.post(
-        "/api/v1/logs",
-        content=shared_file("data/logs/flight.tlog").read_bytes(),
-        params={"aircraft": first["id"]},
-        headers=crew,
-    ).json()
+    log = upload_log(node, crew, first["id"], "flight.tlog")
     config = node.get(f"/api/v1/aircraft/{first['id']}/configuration", headers=crew).json()
     [fitted] = config["components"]
     assert fitted["tsn_hours"] == pytest.approx(9.9 + log["airborne_s"] / 3600, abs=1e-3)
@@ -189,12 +178,7 @@ def test_a_deferred_defect_flies_until_its_limit_and_parameters_against_a_baseli
     assert now["airworthy"] is False
     assert any("deferral has run out" in r for r in now["reasons"])  # type: ignore[attr-defined]
     # Parameter baseline from a log, then the same log checks clean; a changed one does not.
-    log = node.post(
-        "/api/v1/logs",
-        content=shared_file("data/logs/flight.tlog").read_bytes(),
-        params={"aircraft": aircraft["id"]},
-        headers=crew,
-    ).json()
+    log = upload_log(node, crew, aircraft["id"], "flight.tlog")
     made = node.post(
         "/api/v1/baselines",
         json={"model": "Copter", "name": "default", "from_log": log["sha256"]},
@@ -228,12 +212,7 @@ def test_a_partner_an_aircraft_is_released_to_sees_it_but_not_its_maintenance(
         json={"model": "Copter", "serial": "C-9", "released_to": [US]},
         headers=crew,
     ).json()
-    node.post(
-        "/api/v1/logs",
-        content=shared_file("data/logs/test.BIN").read_bytes(),
-        params={"aircraft": aircraft["id"]},
-        headers=crew,
-    )
+    upload_log(node, crew, aircraft["id"], "test.BIN")
     defect = node.post(
         f"/api/v1/aircraft/{aircraft['id']}/defects",
         json={"title": "CONFIDENTIAL: arm 3 cracked", "critical": True},
@@ -258,3 +237,33 @@ def test_a_partner_an_aircraft_is_released_to_sees_it_but_not_its_maintenance(
         f"/api/v1/aircraft/{aircraft['id']}/defects/{defect['id']}/close", headers=crew
     )
     assert right.status_code == 200
+
+
+def test_a_battery_counts_its_cycles_and_its_health_from_the_logs_flown_with_it(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    crew = who(keys, ROK, Role.MAINTAINER)
+    aircraft = node.post(
+        "/api/v1/aircraft", json={"model": "Iris quad", "serial": "Q-B1"}, headers=crew
+    ).json()
+    pack = node.post(
+        "/api/v1/components",
+        json={"part_number": "LIPO-3S-5000", "serial": "B-0042", "kind": "battery",
+              "description": "3S 5000 mAh pack", "life_cycles": 300},
+        headers=crew,
+    ).json()  # fmt: skip
+    fit = f"/api/v1/aircraft/{aircraft['id']}/components/{pack['id']}/install"
+    assert node.post(fit, json={"position": "battery bay"}, headers=crew).status_code == 201
+    log = upload_log(node, crew, aircraft["id"], "flight.tlog")
+    [battery] = node.get(f"/api/v1/aircraft/{aircraft['id']}/configuration", headers=crew).json()[
+        "components"
+    ]
+    assert battery["kind"] == "battery"
+    assert battery["tsn_cycles"] == log["cycles"]
+    assert battery["life_cycles_left"] == 300 - log["cycles"]
+    health = battery["health"]
+    [reading] = health["readings"]
+    assert reading["log"] == log["sha256"]
+    assert 40 < reading["pack_mohm"] < 80  # the pack's sag under load in flight.tlog
+    assert health["state_of_health_pct"] == 100.0  # its first reading is its baseline
+    assert "twice" in health["method"]

@@ -75,8 +75,11 @@ def test_the_fleet_page_and_a_log_report_page(node: tuple[LiveNode, str], tmp_pa
             "/api/v1/aircraft",
             json={"model": "Iris quad", "serial": "ROK-PAGE-1", "opening_hours": 9.95},
         ).json()
-        task = {"model": "Iris quad", "code": "MOTOR-10H", "title": "motor check", "hours": 10}
-        assert api.post("/api/v1/mro/tasks", json=task).status_code == 201
+        for task in (
+            {"model": "Iris quad", "code": "MOTOR-10H", "title": "motor check", "hours": 10},
+            {"model": "Iris quad", "code": "ANNUAL", "title": "annual inspection", "days": 365},
+        ):
+            assert api.post("/api/v1/mro/tasks", json=task).status_code == 201
         log = api.post(
             "/api/v1/logs",
             content=shared_file("data/logs/flight.tlog").read_bytes(),
@@ -101,6 +104,14 @@ def test_the_fleet_page_and_a_log_report_page(node: tuple[LiveNode, str], tmp_pa
     assert "Z vibration p95" in page
     assert 'src="blob:' in page  # the plots, fetched with the token and shown
     assert "raise a defect" in page  # each finding can become a defect of its aircraft
+    assert "4 motors (MAV_TYPE 2: motors on outputs 1-4)" in page  # the quad's, judged
+    due = rendered(f"{live.url}/due#token={token}", tmp_path / "profile-due")
+    assert 'data-loaded="yes"' in due, due[-3000:]
+    assert "1 red, 0 amber, 1 green" in due
+    red, green = due.index('data-status="red"'), due.index('data-status="green"')
+    assert red < green  # overdue first
+    assert "MOTOR-10H" in due[red:green]
+    assert "ANNUAL" in due[green:]
     # Without a token the page says what to do, and the API shares nothing.
     bare = rendered(f"{live.url}/fleet", tmp_path / "profile-bare")
     assert "no token" in bare

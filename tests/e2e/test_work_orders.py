@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from dronecoop.app import create_app
 from dronecoop.settings import Settings
 from dronecoop.trust.roles import Role, role_scope
-from tests.conftest import shared_file
-from tests.helpers import partner_auth, write_partners_file
+from tests.helpers import partner_auth, upload_log, write_partners_file
 
 ROK, US = "rok-army", "us-army"
 
@@ -45,12 +44,7 @@ def test_a_rok_aircraft_at_the_us_depot(node: TestClient, keys: dict[str, RSAPri
     task = {"model": "Iris quad", "code": "ROTOR-100", "title": "rotor head", "hours": 100,
             "critical": True}  # fmt: skip
     assert node.post("/api/v1/mro/tasks", json=task, headers=rok).status_code == 201
-    log = node.post(
-        "/api/v1/logs",
-        content=shared_file("data/logs/test.BIN").read_bytes(),
-        params={"aircraft": aircraft["id"]},
-        headers=rok,
-    ).json()
+    log = upload_log(node, rok, aircraft["id"], "test.BIN")
     defect = node.post(
         f"/api/v1/aircraft/{aircraft['id']}/defects",
         json={"title": "motor 3 bearing noise", "critical": True},
@@ -112,6 +106,23 @@ def test_a_rok_aircraft_at_the_us_depot(node: TestClient, keys: dict[str, RSAPri
     inventory = node.get("/api/v1/inventory", headers=kim).json()["parts"]
     assert inventory == [{"part_number": "MT2212-920KV", "description": "motor", "quantity": 1}]
     assert node.post(parts, json={"part_number": "MT2212-920KV"}, headers=rok).status_code == 409
+    # A completion writes the owner's records with it, all or nothing: one failing midway
+    # (after the task is recorded, closing the defect) leaves the order open and no record.
+    store = node.app.state.mro.store  # type: ignore[attr-defined]
+    real_close = store.close_defect
+
+    def close_then_fail(*args: object, **kwargs: object) -> bool:
+        real_close(*args, **kwargs)
+        raise RuntimeError("the database went away")
+
+    store.close_defect = close_then_fail
+    with pytest.raises(RuntimeError, match="went away"):
+        node.post(f"/api/v1/workorders/{wo['id']}/complete", headers=kim)
+    store.close_defect = real_close
+    assert node.get(f"/api/v1/workorders/{wo['id']}", headers=kim).json()["status"] == "open"
+    [still] = node.get("/api/v1/mro/due", headers=rok).json()["aircraft"]
+    assert still["items"][0]["last_done"] is None
+    assert [d["id"] for d in still["open_defects"]] == [defect["id"]]
     done = node.post(f"/api/v1/workorders/{wo['id']}/complete", headers=kim)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "completed"

@@ -9,17 +9,36 @@ Thresholds are those the field uses, cited where they are applied:
 - Estimator: innovation test ratios (PX4 estimator_status, ArduPilot XKF4/NKF4, MAVLink
   EKF_STATUS_REPORT) above 0.5 orange and above 0.8 red, as Mission Planner's EKF status
   shows them; above 1 the filter rejects the measurement.
+- Battery internal resistance: estimated from the sag under load (the slope of voltage
+  against current over 20 s windows of flight, where the current swings by 5 A or more
+  and the two correlate); it includes wiring and connectors. Charger IR meters' practice:
+  a LiPo cell of a few mΩ is new, above 20 mΩ per cell it is worn.
+- Motors: ArduCopter's thrust-loss check (``crash_check.cpp``) treats motors held at 90 %
+  or more of their output for 1 s as out of thrust margin; its default ``MOT_SPIN_MAX``
+  (0.95) is where thrust saturates. ArduPilot's LogAnalyzer motor-balance test: a spread
+  of more than 75 µs between the motors' average outputs in flight is a warning, more
+  than 150 µs a failure (7.5 % / 15 % of a 1000-2000 µs range).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import Array, Finding, LogData, LogFlight, LogReport, Severity, Signal
+from dronecoop.logs.model import (
+    Array,
+    Finding,
+    LogData,
+    LogFlight,
+    LogFormat,
+    LogReport,
+    Severity,
+    Signal,
+)
 
 AIRBORNE_ALT_M = 1.0  # above the take-off altitude: airborne, when no landed flag is logged
 VIBE_WARN, VIBE_CRIT = 30.0, 60.0
@@ -30,6 +49,11 @@ EKF_WARN, EKF_CRIT = 0.5, 0.8
 CELL_FULL_V, CELL_FULL_HV_V, CELL_BROWNOUT_V = 4.2, 4.35, 3.3
 EARTH_RADIUS_M = 6_371_008.8
 SUSTAINED_S = 2.0  # a finding needs its condition to hold this long (one spike is noise)
+IR_WINDOW_S, IR_MIN_SWING_A, IR_MIN_CORRELATION = 20.0, 5.0, 0.8
+IR_WORN_PER_CELL_OHM = 0.020
+MOTOR_HIGH, MOTOR_SATURATED, MOTOR_SUSTAINED_S = 0.90, 0.95, 1.0
+MOTOR_SPREAD_WARN_US, MOTOR_SPREAD_CRIT_US = 75.0, 150.0
+MOTOR_FLYING = 0.15  # mean output above ArduCopter's default MOT_SPIN_MIN: thrust, not idle
 
 
 def analyse(data: LogData, *, sha256: str = "", size_bytes: int = 0) -> LogReport:
@@ -40,7 +64,9 @@ def analyse(data: LogData, *, sha256: str = "", size_bytes: int = 0) -> LogRepor
         + _px4_vibration(data, flights)
         + _gps(data, flights)
         + _battery(data, flights)
+        + _resistance(data, flights)
         + _estimator(data, flights)
+        + _motors(data, flights)
     )
     return LogReport(
         format=data.format,
@@ -56,7 +82,17 @@ def analyse(data: LogData, *, sha256: str = "", size_bytes: int = 0) -> LogRepor
         warnings=data.warnings,
         parameters=data.parameters,
         parameter_changes=data.parameter_changes,
+        motors=_describe(motors(data)),
     )
+
+
+def _describe(found: Motors | None) -> str:
+    if found is None:
+        return ""
+    where = ", ".join(
+        f"{n} <- {s.source}" for n, s in zip(found.numbers, found.signals, strict=True)
+    )
+    return f"{len(found.numbers)} motors ({found.mapping}): {where}"
 
 
 def lifetime_flight_s(parameters: dict[str, float]) -> float | None:
@@ -192,9 +228,10 @@ def _exceeding(
     *,
     below: bool = False,
     flights: list[LogFlight] | None = None,
+    sustained_s: float = SUSTAINED_S,
 ) -> list[tuple[float, float]]:
-    """Intervals (at least SUSTAINED_S long) where the signal is above (or below) a line,
-    found within each flight on its own (never across the gap between two flights)."""
+    """Intervals (at least ``sustained_s`` long) where the signal is above (or below) a
+    line, found within each flight on its own (never across the gap between two flights)."""
     windows = [(f.armed_s, f.disarmed_s) for f in flights] if flights else [(-math.inf, math.inf)]
     found: list[tuple[float, float]] = []
     for start, end in windows:
@@ -203,7 +240,7 @@ def _exceeding(
         if not len(t):
             continue
         flag = v < above if below else v > above
-        found += [(a, b) for a, b in _true_intervals(t, flag, float(t[-1])) if b - a >= SUSTAINED_S]
+        found += [(a, b) for a, b in _true_intervals(t, flag, float(t[-1])) if b - a >= sustained_s]
     return found
 
 
@@ -393,3 +430,243 @@ def _battery(data: LogData, flights: list[LogFlight]) -> list[Finding]:
             threshold="under 3.3 V per cell under load is a brownout risk",
         )
     ]
+
+
+def internal_resistance(data: LogData, flights: list[LogFlight]) -> tuple[float, int] | None:
+    """The pack's resistance (ohm) from how its voltage sags with current in flight: the
+    median over 20 s windows of the fitted slope, and how many windows gave one."""
+    volts, amps = data.signals.get(m.VOLTAGE), data.signals.get(m.CURRENT)
+    if volts is None or amps is None or len(volts.t) < 2 or len(amps.t) < 2:
+        return None
+    current = np.interp(volts.t, amps.t, amps.v)
+    slopes = []
+    for f in flights:
+        start = f.armed_s
+        while start < f.disarmed_s:
+            keep = (volts.t >= start) & (volts.t < min(start + IR_WINDOW_S, f.disarmed_s))
+            start += IR_WINDOW_S
+            if np.count_nonzero(keep) < 10 or np.ptp(current[keep]) < IR_MIN_SWING_A:
+                continue
+            i, v = current[keep], volts.v[keep]
+            if not np.std(v) or np.corrcoef(i, v)[0, 1] > -IR_MIN_CORRELATION:
+                continue  # the voltage is not following the load: nothing to read off
+            slopes.append(-float(np.polyfit(i, v, 1)[0]))
+    if not slopes:
+        return None
+    return float(np.median(slopes)), len(slopes)
+
+
+def _resistance(data: LogData, flights: list[LogFlight]) -> list[Finding]:
+    found = internal_resistance(data, flights)
+    cells = battery_cells(data)
+    if found is None or cells is None:
+        return []
+    ohms, windows = found
+    per_cell = ohms / cells
+    worn = per_cell > IR_WORN_PER_CELL_OHM
+    return [
+        Finding(
+            code="battery.resistance",
+            severity=Severity.WARNING if worn else Severity.INFO,
+            start_s=flights[0].armed_s,
+            end_s=flights[-1].disarmed_s,
+            summary=f"{cells}S pack resistance about {ohms * 1000:.0f} mΩ "
+            f"({per_cell * 1000:.1f} mΩ per cell{', worn' if worn else ''})",
+            evidence={
+                "pack_mohm": ohms * 1000,
+                "cell_mohm": per_cell * 1000,
+                "cells": cells,
+                "windows": windows,
+                "sources": [data.signals[m.VOLTAGE].source, data.signals[m.CURRENT].source],
+            },
+            threshold="voltage sag against current in flight (wiring included); charger IR "
+            "practice: above 20 mΩ per cell a LiPo is worn",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- motors
+# ArduPilot output functions (SERVOn_FUNCTION): 33-40 are motors 1-8, 82-85 motors 9-12.
+ARDUPILOT_MOTOR_FUNCTIONS = {33 + k: k + 1 for k in range(8)} | {82 + k: 9 + k for k in range(4)}
+PX4_MOTOR_FUNCTIONS = {101 + k: k + 1 for k in range(12)}  # PWM_MAIN_FUNCn (PX4 1.13+)
+# Multirotors by MAV_TYPE whose motors sit on the first outputs when nothing maps them
+# (ArduCopter before 3.5, PX4 mixers before 1.13): quad, hexa, octo, dodeca.
+MULTIROTOR_MOTORS = {2: 4, 13: 6, 14: 8, 29: 12}
+FRAME_CLASS_TRI = 7  # a tricopter's "motor 7" is its tail servo
+PX4_AUTOPILOT = 12  # MAV_AUTOPILOT_PX4
+
+
+@dataclass(frozen=True, slots=True)
+class Motors:
+    """A vehicle's lift motors' commands, normalised 0 (idle) .. 1 (full)."""
+
+    numbers: list[int]  # motor numbers, 1-based
+    signals: list[Signal]
+    pwm_ranges: list[tuple[float, float]] | None  # µs per motor; None: logged normalised
+    mapping: str  # how outputs were matched to motors
+
+    def spread_us(self, spread: float) -> float:
+        """A normalised spread in µs of the motors' range (1000 µs when logged normalised)."""
+        if not self.pwm_ranges:
+            return spread * 1000.0
+        width = float(np.mean([hi - lo for lo, hi in self.pwm_ranges]))
+        return spread * width
+
+
+def motors(data: LogData) -> Motors | None:
+    """Which outputs drive lift motors, and their commands normalised by each output's PWM
+    range: ``SERVOn_FUNCTION`` (ArduPilot) or ``PWM_MAIN_FUNCn`` (PX4 1.13+) where the log
+    has them, else a multirotor's first outputs by its frame (MAV_TYPE)."""
+    direct = [
+        (i, data.signals[m.motor(i)])
+        for i in range(1, m.MAX_OUTPUTS + 1)
+        if m.motor(i) in data.signals
+    ]
+    if direct:
+        return Motors(
+            [i for i, _ in direct], [s for _, s in direct], None, "actuator_motors (normalised)"
+        )
+    p = data.parameters
+    px4 = data.format == LogFormat.ULOG or data.vehicle.get("mav_autopilot") == str(PX4_AUTOPILOT)
+    channels: dict[int, int] = {}  # motor number -> output channel
+    if not px4 and any(f"SERVO{n}_FUNCTION" in p for n in range(1, 17)):
+        tri = p.get("FRAME_CLASS") == FRAME_CLASS_TRI or (
+            p.get("Q_ENABLE", 0) > 0 and p.get("Q_FRAME_CLASS") == FRAME_CLASS_TRI
+        )
+        for n in range(1, m.MAX_OUTPUTS + 1):
+            number = ARDUPILOT_MOTOR_FUNCTIONS.get(int(p.get(f"SERVO{n}_FUNCTION", 0)))
+            if number is not None and not (tri and number == 7):
+                channels.setdefault(number, n)
+        mapping = "SERVOn_FUNCTION"
+    elif px4 and any(f"PWM_MAIN_FUNC{n}" in p for n in range(1, 17)):
+        for n in range(1, m.MAX_OUTPUTS + 1):
+            number = PX4_MOTOR_FUNCTIONS.get(int(p.get(f"PWM_MAIN_FUNC{n}", 0)))
+            if number is not None:
+                channels.setdefault(number, n)
+        mapping = "PWM_MAIN_FUNCn"
+    else:
+        mav_type = data.vehicle.get("mav_type") or p.get("MAV_TYPE")
+        count = MULTIROTOR_MOTORS.get(int(float(mav_type))) if mav_type is not None else None
+        if count is None:
+            return None
+        channels = {k: k for k in range(1, count + 1)}
+        mapping = f"MAV_TYPE {int(float(str(mav_type)))}: motors on outputs 1-{count}"
+    numbers = sorted(n for n, ch in channels.items() if m.output(ch) in data.signals)
+    if not numbers:
+        return None
+    signals, ranges = [], []
+    for number in numbers:
+        channel = channels[number]
+        lo, hi = _pwm_range(p, channel, px4)
+        raw = data.signals[m.output(channel)]
+        signals.append(Signal(raw.t, (raw.v - lo) / (hi - lo), raw.source))
+        ranges.append((lo, hi))
+    return Motors(numbers, signals, ranges, mapping)
+
+
+def _pwm_range(p: dict[str, float], channel: int, px4: bool) -> tuple[float, float]:
+    """An output's PWM range for a motor: PX4 ``PWM_MAIN_MINn/MAXn`` else ``PWM_MIN/MAX``;
+    ArduPilot ``MOT_PWM_MIN/MAX`` (``Q_M_PWM_*`` on a quadplane) else the output's
+    ``SERVOn_MIN/MAX`` else the throttle channel's ``RC3_MIN/MAX``; else 1000-2000 µs."""
+    if px4:
+        candidates = [(f"PWM_MAIN_MIN{channel}", f"PWM_MAIN_MAX{channel}"), ("PWM_MIN", "PWM_MAX")]
+    else:
+        motor = (
+            ("Q_M_PWM_MIN", "Q_M_PWM_MAX")
+            if p.get("Q_ENABLE", 0) > 0
+            else ("MOT_PWM_MIN", "MOT_PWM_MAX")
+        )
+        candidates = [motor, (f"SERVO{channel}_MIN", f"SERVO{channel}_MAX"), ("RC3_MIN", "RC3_MAX")]
+    for low_name, high_name in candidates:
+        lo, hi = p.get(low_name, 0.0), p.get(high_name, 0.0)
+        if 0 < lo < hi:
+            return lo, hi
+    return 1000.0, 2000.0
+
+
+def _on_common_time(signals: list[Signal]) -> tuple[Array, Array]:
+    """The motors' commands as one (samples x motors) array on the first motor's times."""
+    t = signals[0].t
+    columns = [s.v if np.array_equal(s.t, t) else np.interp(t, s.t, s.v) for s in signals]
+    return t, np.column_stack(columns)
+
+
+def _motors(data: LogData, flights: list[LogFlight]) -> list[Finding]:
+    found = motors(data)
+    if found is None or len(found.numbers) < 2 or not flights:
+        return []  # a single motor (a plane's throttle) runs flat out by design
+    t, commands = _on_common_time(found.signals)
+    armed = np.zeros(len(t), dtype=bool)
+    for f in flights:
+        armed |= (t >= f.armed_s) & (t <= f.disarmed_s)
+    findings = []
+    highest = Signal(t, np.max(commands, axis=1), "highest motor command")
+    high = _exceeding(highest, MOTOR_HIGH, flights=flights, sustained_s=MOTOR_SUSTAINED_S)
+    if high:
+        saturated = _exceeding(
+            highest, MOTOR_SATURATED, flights=flights, sustained_s=MOTOR_SUSTAINED_S
+        )
+        in_high = np.zeros(len(t), dtype=bool)
+        for a, b in high:
+            in_high |= (t >= a) & (t <= b)
+        share = np.mean(commands[in_high] >= MOTOR_HIGH, axis=0)
+        worst = found.numbers[int(np.argmax(share))]
+        findings.append(
+            Finding(
+                code="motors.saturation",
+                severity=Severity.CRITICAL if saturated else Severity.WARNING,
+                start_s=high[0][0],
+                end_s=high[-1][1],
+                summary=f"motor output at {MOTOR_HIGH:.0%} or more for "
+                f"{sum(b - a for a, b in high):.0f} s"
+                + (
+                    f", saturated (≥ {MOTOR_SATURATED:.0%}) for "
+                    f"{sum(b - a for a, b in saturated):.0f} s"
+                    if saturated
+                    else ""
+                )
+                + f"; motor {worst} most often",
+                evidence={
+                    "mapping": found.mapping,
+                    "sources": [s.source for s in found.signals],
+                    "motor": worst,
+                    "max_command": float(np.max(commands[armed])) if np.any(armed) else None,
+                    "ranges_s": high[:20],
+                },
+                threshold="ArduCopter thrust-loss check: motors at >= 90 % for 1 s; "
+                "MOT_SPIN_MAX 0.95: thrust saturates",
+            )
+        )
+    flying = armed & (np.mean(commands, axis=1) > MOTOR_FLYING)
+    if np.count_nonzero(flying) >= 10:
+        averages = np.mean(commands[flying], axis=0)
+        spread_us = found.spread_us(float(np.max(averages) - np.min(averages)))
+        if spread_us > MOTOR_SPREAD_WARN_US:
+            hardest = found.numbers[int(np.argmax(averages))]
+            used = t[flying]
+            findings.append(
+                Finding(
+                    code="motors.imbalance",
+                    severity=Severity.CRITICAL
+                    if spread_us > MOTOR_SPREAD_CRIT_US
+                    else Severity.WARNING,
+                    start_s=float(used[0]),
+                    end_s=float(used[-1]),
+                    summary=f"motor averages in flight {spread_us:.0f} µs apart; motor "
+                    f"{hardest} works hardest ({averages.max():.0%} vs mean "
+                    f"{averages.mean():.0%})",
+                    evidence={
+                        "mapping": found.mapping,
+                        "averages": {
+                            str(n): round(float(a), 4)
+                            for n, a in zip(found.numbers, averages, strict=True)
+                        },
+                        "spread_us": spread_us,
+                        "motor": hardest,
+                        "samples": int(np.count_nonzero(flying)),
+                    },
+                    threshold="ArduPilot LogAnalyzer motor balance: spread of motor averages "
+                    "> 75 µs warning, > 150 µs failure",
+                )
+            )
+    return findings

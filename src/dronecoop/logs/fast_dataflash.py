@@ -23,7 +23,7 @@ from dronecoop.logs import model as m
 from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
 
 HEAD1, HEAD2, FMT_TYPE = 0xA3, 0x95, 0x80
-WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4")
+WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4", "RCOU")
 _NUMPY = {
     "b": "i1", "B": "u1", "h": "<i2", "H": "<u2", "i": "<i4", "I": "<u4", "f": "<f4",
     "d": "<f8", "q": "<i8", "Q": "<u8", "e": "<f2",
@@ -34,6 +34,7 @@ REQUIRED = {
     "ARM": {"ArmState"}, "EV": {"Id"}, "GPS": {"Lat", "Lng", "Alt"}, "POS": set(),
     "BAT": {"Volt", "Curr", "CurrTot"}, "VIBE": {"VibeX", "VibeY", "VibeZ"},
     "MSG": {"Message"}, "PARM": {"Name", "Value"}, "XKF4": set(), "NKF4": set(),
+    "RCOU": set(),
 }  # fmt: skip
 TEXT = {"MSG": {"Message"}, "PARM": {"Name"}}  # columns that must be text
 
@@ -91,7 +92,7 @@ def read_dataflash_fast(path: Path) -> LogData:
 
 
 def _read(path: Path) -> LogData:
-    from dronecoop.logs.readers import LogFormatError, _board_line
+    from dronecoop.logs.readers import LogFormatError, _board_line, rcou_column
 
     raw = path.read_bytes()
     buf = np.frombuffer(raw, dtype=np.uint8)
@@ -187,6 +188,14 @@ def _read(path: Path) -> LogData:
             put(m.SATS, t, field("GPS", d, "NSats")[rows], "GPS.NSats")
         if has(d, "HDop"):
             put(m.HDOP, t, field("GPS", d, "HDop")[rows], "GPS.HDop")
+        if has(d, "Spd"):
+            put(m.SPEED, t, field("GPS", d, "Spd")[rows], "GPS.Spd")
+    if "RCOU" in decoded:
+        d = decoded["RCOU"][1]
+        for channel in range(1, m.MAX_OUTPUTS + 1):
+            column = rcou_column(d.dtype.names or (), channel)
+            if column is not None:
+                put(m.output(channel), times(d), field("RCOU", d, column), f"RCOU.{column}")
     if "POS" in decoded and has(decoded["POS"][1], "RelHomeAlt"):
         d = decoded["POS"][1]
         put(m.ALT_REL, times(d), field("POS", d, "RelHomeAlt"), "POS.RelHomeAlt")

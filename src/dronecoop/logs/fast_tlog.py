@@ -41,7 +41,7 @@ WANTED = {
     for name in (
         "HEARTBEAT", "GLOBAL_POSITION_INT", "SYS_STATUS", "BATTERY_STATUS", "VIBRATION",
         "GPS_RAW_INT", "EXTENDED_SYS_STATE", "STATUSTEXT", "PARAM_VALUE", "AUTOPILOT_VERSION",
-        "EKF_STATUS_REPORT",
+        "EKF_STATUS_REPORT", "SERVO_OUTPUT_RAW",
     )
 }  # fmt: skip
 
@@ -152,6 +152,19 @@ def _decode(
     return np.concatenate(stamps)[order], np.concatenate(systems)[order], decoded, bad
 
 
+def _outputs(t: np.ndarray[Any, Any], p: np.ndarray[Any, Any], put: Any) -> None:
+    """SERVO_OUTPUT_RAW: port 0 carries outputs 1-8 (1-16 with MAVLink 2's extension
+    fields), port 1 outputs 9-16; 0 is an output not in use."""
+    zero = np.zeros(len(t), dtype=np.float64)
+    for channel in range(1, m.MAX_OUTPUTS + 1):
+        main = np.where(p["port"] == 0, p[f"servo{channel}_raw"], zero)
+        aux = p[f"servo{channel - 8}_raw"] if channel > 8 else zero
+        values = np.where(p["port"] == 1, aux, main).astype(np.float64)
+        used = values != 0
+        if np.any(used):
+            put(m.output(channel), t[used], values[used], f"SERVO_OUTPUT_RAW.servo{channel}_raw")
+
+
 def read_tlog_fast(path: Path) -> LogData:
     from dronecoop.logs.readers import LogFormatError
 
@@ -189,6 +202,8 @@ def read_tlog_fast(path: Path) -> LogData:
         vehicle_rows = (hb["type"] != MAV_TYPE_GCS) & (hb["autopilot"] != MAV_AUTOPILOT_INVALID)
         if np.any(vehicle_rows):
             autopilot = int(sysid[vehicle_rows][0])
+            first_row = int(np.nonzero(vehicle_rows)[0][0])
+            mav_type, mav_autopilot = hb["type"][first_row], hb["autopilot"][first_row]
             rows = vehicle_rows & (sysid == autopilot)  # gimbals, companions: autopilot 8
             armed = ((hb["base_mode"][rows] & ARMED_FLAG) > 0).astype(np.float64)
             put(m.ARMED, t[rows], armed, "HEARTBEAT.base_mode")
@@ -207,6 +222,11 @@ def read_tlog_fast(path: Path) -> LogData:
         put(m.LON, t[fix], p["lon"][fix] * 1e-7, "GLOBAL_POSITION_INT.lon")
         put(m.ALT_AMSL, t[fix], p["alt"][fix] * 1e-3, "GLOBAL_POSITION_INT.alt")
         put(m.ALT_REL, t, p["relative_alt"] * 1e-3, "GLOBAL_POSITION_INT.relative_alt")
+        speed = np.hypot(p["vx"].astype(np.float64), p["vy"].astype(np.float64)) / 100
+        put(m.SPEED, t, speed, "GLOBAL_POSITION_INT.vx,vy")
+    if (found := of("SERVO_OUTPUT_RAW")) is not None:
+        t, p = found
+        _outputs(t, p, put)
     if (found := of("SYS_STATUS")) is not None:
         t, p = found
         volts = (p["voltage_battery"] != 0) & (p["voltage_battery"] != 65535)
@@ -264,6 +284,7 @@ def read_tlog_fast(path: Path) -> LogData:
             vehicle["uid"] = f"{int(uids[0]):016x}"
     if autopilot is not None:
         vehicle["system_id"] = str(autopilot)
+        vehicle["mav_type"], vehicle["mav_autopilot"] = str(mav_type), str(mav_autopilot)
     last = max(float(d[0][-1]) for d in decoded.values() if len(d[0]))
     return LogData(
         format=LogFormat.TLOG,

@@ -50,6 +50,20 @@ HDOP = "gps_hdop"
 JAMMING = "gps_jamming"  # PX4 jamming indicator 0..255
 # Estimator innovation test ratios (or the variances MAVLink reports on the same scale):
 EKF = ("ekf_vel", "ekf_pos", "ekf_hgt", "ekf_mag")
+SPEED = "ground_speed_mps"  # horizontal speed over the ground
+MAX_OUTPUTS = 16
+
+
+def output(channel: int) -> str:
+    """A servo/ESC output channel as the autopilot drove it (PWM, microseconds), 1-based:
+    which channel drives which motor is the vehicle's configuration (``analysis.motors``)."""
+    return f"output_{channel}"
+
+
+def motor(index: int) -> str:
+    """A motor's command already normalised by the autopilot (0 idle .. 1 full), 1-based
+    (PX4 ``actuator_motors``)."""
+    return f"motor_{index}"
 
 
 class ParameterTrail:
@@ -135,6 +149,7 @@ class LogReport:
     warnings: list[str]
     parameters: dict[str, float] = field(default_factory=dict)  # as the log starts
     parameter_changes: list[tuple[float, str, float]] = field(default_factory=list)
+    motors: str = ""  # which outputs drive the lift motors, and how that was known
 
     @property
     def airborne_s(self) -> float:

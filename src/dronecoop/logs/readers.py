@@ -167,6 +167,11 @@ def _ulog(ulog: Any) -> LogData:
         signals[m.ALT_REL] = Signal(
             t, -local.data["z"].astype(np.float64), "vehicle_local_position.z"
         )
+    if local is not None and "vx" in local.data and "vy" in local.data:
+        t = (local.data["timestamp"].astype(np.float64) - start) / 1e6
+        speed = np.hypot(local.data["vx"].astype(np.float64), local.data["vy"].astype(np.float64))
+        signals[m.SPEED] = Signal(t, speed, "vehicle_local_position.vx,vy")
+    _ulog_outputs(topic("actuator_motors"), topic("actuator_outputs"), start, signals)
     put(m.VOLTAGE, "battery_status", ["voltage_filtered_v", "voltage_v"])
     put(m.CURRENT, "battery_status", ["current_filtered_a", "current_a"])
     put(m.CONSUMED, "battery_status", ["discharged_mah"])
@@ -212,6 +217,32 @@ def _ulog(ulog: Any) -> LogData:
     )
 
 
+def _ulog_outputs(motors: Any, outputs: Any, start: int, signals: dict[str, Signal]) -> None:
+    """PX4 1.13+ logs each motor's normalised command (``actuator_motors.control[i]``,
+    NaN where no motor is configured); older PX4 only the outputs' PWM
+    (``actuator_outputs`` instance 0, the main outputs, ``noutputs`` of them in use)."""
+    if motors is not None:
+        t = (motors.data["timestamp"].astype(np.float64) - start) / 1e6
+        for i in range(m.MAX_OUTPUTS):
+            column = motors.data.get(f"control[{i}]")
+            if column is None:
+                break
+            values = column.astype(np.float64)
+            used = np.isfinite(values)
+            if np.any(used):
+                signals[m.motor(i + 1)] = Signal(t[used], values[used], f"actuator_motors.{i}")
+        return
+    if outputs is None or "noutputs" not in outputs.data:
+        return
+    t = (outputs.data["timestamp"].astype(np.float64) - start) / 1e6
+    count = int(np.max(outputs.data["noutputs"], initial=0))
+    for i in range(min(count, m.MAX_OUTPUTS)):
+        column = outputs.data.get(f"output[{i}]")
+        if column is not None:
+            source = f"actuator_outputs.output[{i}]"
+            signals[m.output(i + 1)] = Signal(t, column.astype(np.float64), source)
+
+
 _PX4_RELEASE_TYPES = {0: "dev", 64: "alpha", 128: "beta", 192: "rc", 255: ""}
 
 
@@ -230,7 +261,7 @@ def px4_version(release: Any, git_hash: Any) -> str:
 
 
 # ------------------------------------------------------------------------ DataFlash
-_DF_TYPES = ["ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER", "XKF4", "NKF4"]
+_DF_TYPES = ["ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER", "XKF4", "NKF4", "RCOU"]
 _DF_EKF = (("SV", "ekf_vel"), ("SP", "ekf_pos"), ("SH", "ekf_hgt"), ("SM", "ekf_mag"))
 
 
@@ -288,6 +319,12 @@ def _dataflash(path: Path, reader: Any) -> LogData:
                 c.add(m.ALT_AMSL, t, msg.Alt, "GPS.Alt")
                 c.add(m.SATS, t, getattr(msg, "NSats", None), "GPS.NSats")
                 c.add(m.HDOP, t, getattr(msg, "HDop", None), "GPS.HDop")
+                c.add(m.SPEED, t, getattr(msg, "Spd", None), "GPS.Spd")
+            elif kind == "RCOU":
+                for channel in range(1, m.MAX_OUTPUTS + 1):
+                    column = rcou_column(msg.get_fieldnames(), channel)
+                    if column is not None:
+                        c.add(m.output(channel), t, getattr(msg, column), f"RCOU.{column}")
             elif kind == "POS":
                 c.add(m.ALT_REL, t, getattr(msg, "RelHomeAlt", None), "POS.RelHomeAlt")
             elif kind == "BAT" and getattr(msg, "Instance", 0) == 0:
@@ -336,6 +373,15 @@ def _dataflash(path: Path, reader: Any) -> LogData:
     )
 
 
+def rcou_column(columns: Iterable[str], channel: int) -> str | None:
+    """RCOU names its channels C1..C14 (Chan1..Chan8 in older logs)."""
+    names = set(columns)
+    for prefix in ("C", "Chan", "Ch"):
+        if f"{prefix}{channel}" in names:
+            return f"{prefix}{channel}"
+    return None
+
+
 def _close_reader_of(exc: BaseException) -> None:
     """DFReader opens its file before it parses; when parsing fails in its constructor
     nobody holds the reader, so close its file from the failed frame."""
@@ -370,6 +416,7 @@ _TLOG_TYPES = [
     "PARAM_VALUE",
     "AUTOPILOT_VERSION",
     "EKF_STATUS_REPORT",
+    "SERVO_OUTPUT_RAW",
     "BAD_DATA",
 ]
 _TLOG_EKF = (
@@ -421,6 +468,8 @@ def _tlog(path: Path, log: Any) -> LogData:
                 autopilot = system if autopilot is None else autopilot
                 if system != autopilot:
                     continue
+                vehicle.setdefault("mav_type", str(msg.type))
+                vehicle.setdefault("mav_autopilot", str(msg.autopilot))
                 armed = bool(msg.base_mode & MAV_MODE_FLAG_SAFETY_ARMED)
                 c.add(m.ARMED, t, 1.0 if armed else 0.0, "HEARTBEAT.base_mode")
                 continue
@@ -432,6 +481,14 @@ def _tlog(path: Path, log: Any) -> LogData:
                     c.add(m.LON, t, msg.lon * 1e-7, "GLOBAL_POSITION_INT.lon")
                     c.add(m.ALT_AMSL, t, msg.alt * 1e-3, "GLOBAL_POSITION_INT.alt")
                 c.add(m.ALT_REL, t, msg.relative_alt * 1e-3, "GLOBAL_POSITION_INT.relative_alt")
+                speed = math.hypot(msg.vx, msg.vy) / 100
+                c.add(m.SPEED, t, speed, "GLOBAL_POSITION_INT.vx,vy")
+            elif kind == "SERVO_OUTPUT_RAW" and msg.port in (0, 1):
+                for k in range(1, m.MAX_OUTPUTS + 1):  # port 1 carries outputs 9-16 (MAVLink 1)
+                    value = getattr(msg, f"servo{k}_raw", None)
+                    channel = k + 8 * msg.port
+                    if value and channel <= m.MAX_OUTPUTS and not (msg.port and k > 8):
+                        c.add(m.output(channel), t, value, f"SERVO_OUTPUT_RAW.servo{channel}_raw")
             elif kind == "SYS_STATUS":
                 if msg.voltage_battery not in (0, 65535):
                     c.add(m.VOLTAGE, t, msg.voltage_battery / 1000, "SYS_STATUS.voltage_battery")

@@ -201,6 +201,11 @@ def build_mro_router(
         aircraft = await run_in_threadpool(mro.fleet.aircraft, aircraft_id)
         assert aircraft is not None  # visible() found it
         fitted = await run_in_threadpool(mro.configuration, aircraft)
+        health = {
+            c.id: (await run_in_threadpool(mro.battery_health, c)).as_dict()
+            for c, _, _, _ in fitted
+            if c.kind == "battery"
+        }
         return OrjsonResponse(
             {
                 "aircraft_id": aircraft_id,
@@ -222,6 +227,7 @@ def build_mro_router(
                         if c.life_cycles is None
                         else c.life_cycles - cycles,
                     }
+                    | ({"health": health[c.id]} if c.id in health else {})
                     for c, spell, hours, cycles in fitted
                 ],
             }

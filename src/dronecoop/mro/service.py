@@ -10,11 +10,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dronecoop.fleet.baselines import diff
+from dronecoop.fleet.batteries import BatteryHealth, battery_health
 from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
-from dronecoop.fleet.model import Aircraft, utilisation
+from dronecoop.fleet.model import Aircraft, StoredLog, utilisation
 from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.mro import workorders
 from dronecoop.mro.due import (
@@ -38,6 +39,9 @@ from dronecoop.planning.errors import PlanningError
 from dronecoop.store.components_sql import SqlComponents
 from dronecoop.store.mro_sql import Defect, SqlBaselines, SqlMroStore
 from dronecoop.store.workorders_sql import SqlWorkOrders
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 RATE_WINDOW_DAYS = 90
 
@@ -212,6 +216,19 @@ class MroService:
             hours, cycles = time_since_new(component, history, counters)
             fitted.append((component, spell, hours, cycles))
         return fitted
+
+    def battery_health(self, component: Component) -> BatteryHealth:
+        """A battery's resistance readings and state of health, from the logs ingested on
+        each aircraft it was fitted to while it was."""
+        if self.components is None:
+            return BatteryHealth([])
+        history = self.components.installations(component_id=component.id)
+        logs: dict[str, list[StoredLog]] = {}
+        for aircraft_id in {h.aircraft_id for h in history}:
+            found = self.fleet.aircraft(aircraft_id)
+            if found is not None:
+                logs[aircraft_id] = self.fleet.logs_of(found)
+        return battery_health(component.id, history, logs)
 
     def _installed(self, aircraft_id: str) -> list[Installation]:
         if self.components is None:
@@ -449,18 +466,27 @@ class WorkOrderService:
         aircraft = self.mro.fleet.aircraft(order.aircraft_id)
         if aircraft is None:
             raise AircraftNotFound(f"aircraft {order.aircraft_id} not found")
-        self.store.save(done, version, actor=actor, partner=partner, action="complete")
         use = self.mro.fleet.utilisation(aircraft)
-        for card in done.cards:  # the owner's records: tasks done, defects rectified
-            if card.task_code is not None:
-                self.mro.store.record_done(
-                    order.owner,
-                    aircraft.id,
-                    Done(card.task_code, done.closed_at or self._clock(), use.hours, use.cycles),
-                    actor=f"{card.signed_by} ({order.depot})",
-                )
-            if card.defect_id is not None:
-                self.mro.store.close_defect(order.owner, card.defect_id, actor=actor)
+
+        def records(conn: Connection) -> None:
+            """The owner's records — tasks done, defects rectified — written with the
+            completion in one transaction: all of them or, on a failure, none."""
+            for card in done.cards:
+                if card.task_code is not None:
+                    at = done.closed_at or self._clock()
+                    self.mro.store.record_done(
+                        order.owner,
+                        aircraft.id,
+                        Done(card.task_code, at, use.hours, use.cycles),
+                        actor=f"{card.signed_by} ({order.depot})",
+                        conn=conn,
+                    )
+                if card.defect_id is not None:
+                    self.mro.store.close_defect(order.owner, card.defect_id, actor=actor, conn=conn)
+
+        self.store.save(
+            done, version, actor=actor, partner=partner, action="complete", also=records
+        )
         return done
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +90,24 @@ class SqlMroStore(SqlRepository):
             (r[0], r[1], Task(r[2], r[3], r[4], r[5], r[6], float(r[7]), bool(r[8]))) for r in rows
         ]
 
-    def record_done(self, partner: str, aircraft_id: str, done: Done, *, actor: str) -> str:
+    @contextlib.contextmanager
+    def _writing(self, conn: Connection | None) -> Iterator[Connection]:
+        """A write transaction of its own, or the caller's (one that writes more with it)."""
+        if conn is not None:
+            yield conn
+            return
+        with write_transaction(self._engine, self._url) as own:
+            yield own
+
+    def record_done(
+        self,
+        partner: str,
+        aircraft_id: str,
+        done: Done,
+        *,
+        actor: str,
+        conn: Connection | None = None,
+    ) -> str:
         row = {
             "id": str(uuid.uuid4()),
             "aircraft_id": aircraft_id,
@@ -99,7 +118,7 @@ class SqlMroStore(SqlRepository):
             "done_by": actor,
             "partner": partner,
         }
-        with write_transaction(self._engine, self._url) as conn:
+        with self._writing(conn) as conn:
             conn.execute(
                 text(
                     "INSERT INTO maintenance_done (id, aircraft_id, task_code, at_us, hours, "
@@ -150,10 +169,16 @@ class SqlMroStore(SqlRepository):
         return defect
 
     def close_defect(
-        self, partner: str, defect_id: str, *, actor: str, aircraft_id: str | None = None
+        self,
+        partner: str,
+        defect_id: str,
+        *,
+        actor: str,
+        aircraft_id: str | None = None,
+        conn: Connection | None = None,
     ) -> bool:
         now = datetime.now(UTC)
-        with write_transaction(self._engine, self._url) as conn:
+        with self._writing(conn) as conn:
             sql = (
                 "UPDATE defects SET closed_at_us = :t WHERE id = :id AND partner = :p "
                 "AND closed_at_us IS NULL"

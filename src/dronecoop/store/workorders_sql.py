@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -115,9 +116,11 @@ class SqlWorkOrders(SqlRepository):
         partner: str,
         action: str,
         draw: PartDrawn | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> None:
         """Write ``order`` if nobody changed it since ``version``; with ``draw``, take the
-        part from ``partner``'s inventory in the same transaction (or fail)."""
+        part from ``partner``'s inventory in the same transaction (or fail); ``also``
+        writes what goes with it (a completion's records) in that transaction too."""
         row = _row(order)
         with write_transaction(self._engine, self._url) as conn:
             if draw is not None:
@@ -143,6 +146,8 @@ class SqlWorkOrders(SqlRepository):
             if changed != 1:
                 raise WorkOrderError(f"work order {order.id} changed meanwhile: read it again")
             _audit(conn, partner, actor, f"mro.workorder.{action}", order.id, row)
+            if also is not None:
+                also(conn)
 
     # -- inventory
     def stock(

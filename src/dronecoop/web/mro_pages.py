@@ -1,5 +1,6 @@
-"""The pages a maintainer opens: the fleet (airworthiness, hours, next due, defects, CSV)
-and a flight log's report (summary, findings, plots). Served without a token: they hold no
+"""The pages a maintainer opens: the fleet (airworthiness, hours, next due, defects, CSV),
+the due-list (every item of every aircraft, red first) and a flight log's report
+(summary, findings, plots). Served without a token: they hold no
 data themselves; their script asks the API with the token the person gives (kept in this
 tab's sessionStorage; ``#token=...`` in the URL is taken and removed from the address)."""
 
@@ -50,7 +51,8 @@ def fleet_page() -> str:
     body = """
 <h1>Fleet</h1>
 <p class=muted>Every aircraft you may see: airworthy or grounded and why, hours and cycles,
-the next maintenance due, open defects. <button id=csv>Export CSV</button></p>
+the next maintenance due, open defects. <a href="/due">Due-list</a>
+<button id=csv>Export CSV</button></p>
 <table id=fleet><thead><tr><th>aircraft</th><th>partner</th><th>state</th><th>hours</th>
 <th>cycles</th><th>next due</th><th>open defects</th></tr></thead><tbody></tbody></table>
 <h2>Flight logs</h2>
@@ -80,7 +82,8 @@ the next maintenance due, open defects. <button id=csv>Export CSV</button></p>
       `<tr><td><a href="/logs/${esc(l.sha256)}">${esc(l.filename)}</a></td>` +
       `<td>${esc(l.aircraft_id || '-')}</td><td>${esc(l.format)}</td><td>${l.flights}</td>` +
       `<td>${(l.airborne_s / 60).toFixed(1)} min</td>` +
-      `<td>${l.findings.map(f => `<span class=${f.severity === 'critical' ? 'red' : 'amber'}>` +
+      `<td>${l.findings.filter(f => f.severity !== 'info').map(f =>
+        `<span class=${f.severity === 'critical' ? 'red' : 'amber'}>` +
         esc(f.code) + '</span>').join(', ') || '-'}</td></tr>`).join('');
     document.body.dataset.loaded = 'yes';
   } catch (e) { fail(e); }
@@ -96,6 +99,62 @@ document.getElementById('csv').onclick = async () => {
     return _page("dronecoop fleet", body, script)
 
 
+def due_page() -> str:
+    body = """
+<p><a href="/fleet">&larr; fleet</a></p>
+<h1>Due-list</h1>
+<p class=muted>Every maintenance item of every aircraft you may see, overdue first, then by
+when it falls due at the aircraft's own utilisation. Red: past its limit and tolerance
+(grounded); amber: within its tolerance or the last 10 % of its interval.</p>
+<p><label>show <select id=status><option value="">all</option><option value=red>red</option>
+<option value=amber>amber</option><option value=green>green</option></select></label>
+<span id=counts class=muted></span></p>
+<table id=due><thead><tr><th>status</th><th>aircraft</th><th>partner</th><th>item</th>
+<th>governed by</th><th>left</th><th>forecast</th><th>last done</th></tr></thead>
+<tbody></tbody></table>
+"""
+    script = """
+const RANK = {red: 0, amber: 1, green: 2};
+let ITEMS = [];
+function left(i) {
+  const parts = [];
+  if (i.remaining_hours != null) parts.push(i.remaining_hours.toFixed(1) + ' h');
+  if (i.remaining_cycles != null) parts.push(i.remaining_cycles + ' cycles');
+  if (i.remaining_days != null) parts.push(i.remaining_days.toFixed(0) + ' days');
+  return parts.join(' / ');
+}
+function show() {
+  const want = document.getElementById('status').value;
+  const rows = ITEMS.filter(x => !want || x.item.status === want).map(({a, item}) =>
+    `<tr data-status="${esc(item.status)}"><td class=${esc(item.status)}>` +
+    `${esc(item.status.toUpperCase())}</td>` +
+    `<td>${esc(a.model)} ${esc(a.serial)}${a.airworthy ? '' : ' <span class=grounded>' +
+      'GROUNDED</span>'}</td><td>${esc(a.partner)}</td>` +
+    `<td>${esc(item.code)} <span class=muted>${esc(item.title)}</span></td>` +
+    `<td>${esc(item.governed_by)}</td><td>${esc(left(item))}</td>` +
+    `<td>${esc((item.forecast || '-').slice(0, 10))}</td>` +
+    `<td>${esc((item.last_done || 'never').slice(0, 10))}</td></tr>`);
+  document.querySelector('#due tbody').innerHTML = rows.join('') ||
+    '<tr><td colspan=8 class=muted>nothing to show</td></tr>';
+  const n = s => ITEMS.filter(x => x.item.status === s).length;
+  document.getElementById('counts').textContent =
+    `${n('red')} red, ${n('amber')} amber, ${n('green')} green`;
+}
+(async () => {
+  try {
+    const due = await (await api('/api/v1/mro/due')).json();
+    ITEMS = due.aircraft.flatMap(a => a.items.map(item => ({a, item})));
+    ITEMS.sort((x, y) => RANK[x.item.status] - RANK[y.item.status] ||
+      String(x.item.forecast || '9999').localeCompare(String(y.item.forecast || '9999')));
+    show();
+    document.getElementById('status').onchange = show;
+    document.body.dataset.loaded = 'yes';
+  } catch (e) { fail(e); }
+})();
+"""
+    return _page("dronecoop due-list", body, script)
+
+
 def log_page(sha256: str) -> str:
     body = f"""
 <p><a href="/fleet">&larr; fleet</a></p>
@@ -106,7 +165,8 @@ def log_page(sha256: str) -> str:
 <th>airborne</th><th>take-offs</th><th>max alt</th><th>distance</th><th>min V</th><th>mAh</th>
 </tr></thead><tbody></tbody></table>
 <h2>Findings</h2><ul id=findings></ul>
-<h2>Plots</h2><img id=plot alt="altitude, battery, vibration and GPS over the log">
+<h2>Plots</h2><img id=plot alt="altitude, speed, battery voltage and current, vibration, GPS
+and motor outputs over the log">
 """
     script = f"""
 const SHA = {sha256!r};
@@ -120,6 +180,7 @@ const SHA = {sha256!r};
       ['airborne', (log.airborne_s / 60).toFixed(1) + ' min'], ['cycles', log.cycles],
       ['lifetime flight time', r.lifetime_flight_s == null ? '-' :
         (r.lifetime_flight_s / 3600).toFixed(2) + ' h'],
+      ['motors', r.motors || '-'],
       ['warnings', r.warnings.join('; ') || '-']];
     document.getElementById('summary').innerHTML =
       rows.map(([k, v]) => `<tr><th>${{esc(k)}}</th><td>${{esc(v)}}</td></tr>`).join('');
@@ -132,11 +193,13 @@ const SHA = {sha256!r};
       `<td>${{n(f.consumed_mah)}}</td>` +
       `</tr>`).join('');
     document.getElementById('findings').innerHTML = r.findings.map((f, i) =>
-      `<li class=finding><span class=${{f.severity === 'critical' ? 'red' : 'amber'}}>` +
+      `<li class=finding><span class=${{{{critical: 'red', warning: 'amber'}}[f.severity] ||
+        'muted'}}>` +
       `${{esc(f.severity.toUpperCase())}}</span> ${{esc(f.summary)}} ` +
       `<span class=muted>(${{f.start_s.toFixed(0)}}-${{f.end_s.toFixed(0)}} s; ` +
       `${{esc(f.threshold)}})</span>` +
-      (log.aircraft_id ? ` <button data-finding="${{i}}">raise a defect</button>` : '') +
+      (log.aircraft_id && f.severity !== 'info' ?
+        ` <button data-finding="${{i}}">raise a defect</button>` : '') +
       `</li>`).join('') || '<li class=muted>none</li>';
     document.querySelectorAll('button[data-finding]').forEach(b => b.onclick = async () => {{
       const f = r.findings[Number(b.dataset.finding)];
