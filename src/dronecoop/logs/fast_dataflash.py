@@ -96,33 +96,45 @@ def _read(path: Path) -> LogData:
 
     raw = path.read_bytes()
     buf = np.frombuffer(raw, dtype=np.uint8)
-    lengths: dict[int, int] = {FMT_TYPE: 89}
+    lengths = [0] * 256  # by message type; 0: not defined (yet)
+    lengths[FMT_TYPE] = 89
+    keep = [False] * 256  # the types whose messages are read
     formats: dict[int, _Format] = {}
     offsets: dict[int, list[int]] = defaultdict(list)
     wanted = set(WANTED)
+    wanted_names = {name.encode() for name in WANTED}
     redefined: set[str] = set()
     stopped_types: set[int] = set()
+    head = bytes((HEAD1, HEAD2))
     pos, end, skipped = 0, len(raw), 0
     while pos + 3 <= end:
         if raw[pos] != HEAD1 or raw[pos + 1] != HEAD2:
+            found = raw.find(head, pos + 1)
+            found = end if found < 0 else found
+            skipped += found - pos
+            pos = found
+            continue
+        kind = raw[pos + 2]
+        length = lengths[kind]
+        if not length:
             pos += 1
             skipped += 1
             continue
-        kind = raw[pos + 2]
-        length = lengths.get(kind)
-        if length is None or pos + length > end:
-            if length is None:
-                pos += 1
-                skipped += 1
-                continue
+        if pos + length > end:
             break
-        if kind == FMT_TYPE:
+        if keep[kind]:
+            offsets[kind].append(pos)
+        elif kind == FMT_TYPE:
             ftype, flength = raw[pos + 3], raw[pos + 4]
-            name = raw[pos + 5 : pos + 9].split(b"\0", 1)[0].decode("ascii", "replace")
-            fmt = raw[pos + 9 : pos + 25].split(b"\0", 1)[0].decode("ascii", "replace")
-            cols = raw[pos + 25 : pos + 89].split(b"\0", 1)[0].decode("ascii", "replace")
+            raw_name = raw[pos + 5 : pos + 9].split(b"\0", 1)[0]
             if ftype != FMT_TYPE and flength >= 3:  # a damaged FMT must not stall the walk
                 lengths[ftype] = flength
+                if raw_name not in wanted_names and ftype not in formats and ftype not in offsets:
+                    pos += length
+                    continue  # a type not read, never read before: only its length matters
+                name = raw_name.decode("ascii", "replace")
+                fmt = raw[pos + 9 : pos + 25].split(b"\0", 1)[0].decode("ascii", "replace")
+                cols = raw[pos + 25 : pos + 89].split(b"\0", 1)[0].decode("ascii", "replace")
                 parsed = _format(name, flength, fmt, cols.split(",")) if name in wanted else None
                 if offsets.get(ftype) and parsed != formats.get(ftype):
                     # Redefined mid-log: what came before keeps its own format; what comes
@@ -133,8 +145,7 @@ def _read(path: Path) -> LogData:
                     formats[ftype] = parsed
                 else:
                     formats.pop(ftype, None)
-        elif kind in formats and kind not in stopped_types:
-            offsets[kind].append(pos)
+                keep[ftype] = ftype in formats and ftype not in stopped_types
         pos += length
     decoded: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
     for kind, where in offsets.items():
@@ -234,7 +245,7 @@ def _read(path: Path) -> LogData:
                 put(key, times(d)[rows], field(ekf_kind, d, column)[rows], f"{ekf_kind}.{column}")
     firmware, vehicle = "", {}
     if "MSG" in decoded:
-        for text in decoded["MSG"][1]["Message"]:
+        for text in decoded["MSG"][1]["Message"].tolist():
             line = text.split(b"\0", 1)[0].decode("ascii", "replace")
             if not firmware and line.startswith(("Ardu", "APM:")):
                 firmware = line
@@ -244,11 +255,13 @@ def _read(path: Path) -> LogData:
     trail = ParameterTrail()
     if "PARM" in decoded:
         d = decoded["PARM"][1]
-        for t_s, raw_name, value in zip(
-            times(d), d["Name"], d["Value"].astype(np.float64), strict=True
+        for t_s, raw_name, value in zip(  # as Python lists: no numpy scalar per item
+            times(d).tolist(),
+            d["Name"].tolist(),
+            d["Value"].astype(np.float64).tolist(),
+            strict=True,
         ):
-            name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
-            trail.add(float(t_s), name, float(value))
+            trail.add(t_s, raw_name.split(b"\0", 1)[0].decode("ascii", "replace"), value)
     warnings = [f"skipped {skipped} bytes that were not DataFlash messages"] if skipped else []
     warnings += [f"{name} redefined mid-log: read up to its redefinition" for name in redefined]
     if pos < end - 3:

@@ -272,11 +272,13 @@ def read_tlog_fast(path: Path) -> LogData:
                 break
     trail = ParameterTrail()
     if (found := of("PARAM_VALUE")) is not None:
-        for t_s, pid, value in zip(
-            found[0], found[1]["param_id"], found[1]["param_value"], strict=True
+        for t_s, pid, value in zip(  # as Python lists: no numpy scalar per item
+            (found[0] - first).tolist(),
+            found[1]["param_id"].tolist(),
+            found[1]["param_value"].astype(np.float64).tolist(),
+            strict=True,
         ):
-            name = pid.split(b"\0", 1)[0].decode("ascii", "replace")
-            trail.add(float(t_s - first), name, float(value))
+            trail.add(t_s, pid.split(b"\0", 1)[0].decode("ascii", "replace"), value)
     vehicle: dict[str, str] = {}
     if (found := of("AUTOPILOT_VERSION")) is not None:
         uids = found[1]["uid"][found[1]["uid"] != 0]
