@@ -132,6 +132,8 @@ PLANNING_STATUS: dict[type[PlanningError], int] = {
 
 # Served without a token: what a person or a load balancer opens first, and the API docs
 # (served from the package: no CDN).
+PERIODIC_JOB_STOP_TIMEOUT_S = 30.0  # a periodic job's run in progress may finish this long
+
 PUBLIC_ROUTES = [
     ("GET", "/"),
     ("GET", "/healthz"),
@@ -380,7 +382,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             yield
         finally:
             stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(tasks, timeout=PERIODIC_JOB_STOP_TIMEOUT_S)
+            for task in stuck:  # a job that does not end: stop waiting for it
+                task.cancel()
             flights.close()
             store.close()
             shared_engine.dispose()

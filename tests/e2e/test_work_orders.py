@@ -137,3 +137,36 @@ def test_a_rok_aircraft_at_the_us_depot(node: TestClient, keys: dict[str, RSAPri
     assert node.get(f"/api/v1/workorders/{wo['id']}", headers=kim).status_code == 404
     assert node.get("/api/v1/mro/due", headers=kim).json()["aircraft"] == []
     assert node.get(f"/api/v1/workorders/{wo['id']}", headers=rok).json()["depot"] == US
+
+
+def test_a_depot_sees_a_batterys_health_only_from_logs_it_may_see(
+    node: TestClient, keys: dict[str, RSAPrivateKey]
+) -> None:
+    rok = who(keys, ROK, "rok-maint", Role.MAINTAINER)
+    kim = who(keys, US, "kim", Role.DEPOT_TECHNICIAN)
+    sent, kept = (
+        node.post("/api/v1/aircraft", json={"model": "Iris quad", "serial": s}, headers=rok).json()
+        for s in ("ROK-SENT", "ROK-KEPT")
+    )
+    pack = node.post(
+        "/api/v1/components",
+        json={"part_number": "LIPO-3S", "serial": "B-7", "kind": "battery"},
+        headers=rok,
+    ).json()
+    on = "/api/v1/aircraft/{}/components/" + pack["id"] + "/{}"
+    assert node.post(on.format(kept["id"], "install"), json={}, headers=rok).status_code == 201
+    upload_log(node, rok, kept["id"])  # flown on the aircraft that stays home
+    assert node.post(on.format(kept["id"], "remove"), headers=rok).status_code == 200
+    assert node.post(on.format(sent["id"], "install"), json={}, headers=rok).status_code == 201
+    order = node.post(
+        "/api/v1/workorders",
+        json={"aircraft_id": sent["id"], "depot": US, "cards": [{"title": "pack check"}]},
+        headers=rok,
+    )
+    assert order.status_code == 201, order.text
+    config = f"/api/v1/aircraft/{sent['id']}/configuration"
+    [owner_view] = node.get(config, headers=rok).json()["components"]
+    assert len(owner_view["health"]["readings"]) == 1  # the owner sees its other aircraft's log
+    [depot_view] = node.get(config, headers=kim).json()["components"]
+    assert depot_view["health"]["readings"] == []  # the depot does not
+    assert depot_view["health"]["state_of_health_pct"] is None

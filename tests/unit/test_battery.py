@@ -4,6 +4,7 @@ health from the logs flown with it."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,7 @@ from dronecoop.fleet.components import Installation
 from dronecoop.fleet.model import StoredLog
 from dronecoop.logs import model as m
 from dronecoop.logs.analysis import analyse
-from dronecoop.logs.model import LogData, Severity, Signal
+from dronecoop.logs.model import LogData, ParameterTrail, Severity, Signal
 from dronecoop.logs.readers import read_log
 from tests.conftest import shared_file
 
@@ -101,3 +102,34 @@ def test_state_of_health_falls_as_resistance_grows_towards_double() -> None:
     assert battery_health("B2", spells, logs).state_of_health_pct is None  # never fitted
     doubled = {"A1": [_log("a", 1, 50.0), _log("x", 2, 130.0)]}
     assert battery_health("B1", spells, doubled).state_of_health_pct == 0.0
+
+
+def test_a_damaged_time_stamp_far_in_the_future_costs_nothing(quad: LogData) -> None:
+    armed = quad.signals[m.ARMED]
+    stamps = armed.t.copy()
+    stamps[-1] += 2.0**48  # a record stamp is outside the CRC: a bit flip can do this
+    damaged = dataclasses.replace(
+        quad, signals=quad.signals | {m.ARMED: Signal(stamps, armed.v, armed.source)}
+    )
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(analyse(damaged)), daemon=True)
+    worker.start()
+    worker.join(120)  # a hang guard, not a speed test: the windows are the samples'
+    assert done, "the analysis of a log with one damaged time stamp did not finish"
+
+
+def test_damaged_numbers_are_left_out_not_fatal(quad: LogData) -> None:
+    volts, amps = quad.signals[m.VOLTAGE], quad.signals[m.CURRENT]
+    bad_amps = amps.v.copy()
+    bad_amps[100] = np.nan
+    damaged = dataclasses.replace(
+        quad,
+        signals=quad.signals | {m.CURRENT: Signal(amps.t, bad_amps, amps.source)},
+        parameters=quad.parameters | {"SERVO1_FUNCTION": float("nan"), "FRAME_CLASS": np.inf},
+    )
+    [finding] = _resistance(damaged)
+    assert np.isfinite(finding.evidence["pack_mohm"])  # type: ignore[attr-defined]
+    assert volts.source == "SYS_STATUS.voltage_battery"
+    trail = ParameterTrail()
+    trail.add(0.0, "X", float("nan"))
+    assert trail.initial == {}

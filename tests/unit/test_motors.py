@@ -95,7 +95,7 @@ def test_a_quadplane_tricopter_maps_its_motors_by_function_and_leaves_the_tail_s
         "SERVO_OUTPUT_RAW.servo6_raw",
         "SERVO_OUTPUT_RAW.servo7_raw",
     ]
-    assert found.pwm_ranges == [(1100.0, 1900.0)] * 3  # Q_M_PWM_* unset: SERVOn_MIN/MAX
+    assert found.pwm_ranges == [(1100.0, 1900.0)] * 3  # Q_M_PWM_* unset: RC3_MIN/MAX
 
 
 def test_a_plane_has_no_lift_motors_to_judge() -> None:
@@ -121,3 +121,38 @@ def test_px4_normalised_motor_commands_are_judged_directly() -> None:
     assert finding.evidence["motor"] == 4
     assert finding.evidence["spread_us"] == pytest.approx(200.0)  # 20 % of a 1000 µs range
     assert finding.severity is Severity.CRITICAL
+
+
+def test_ardupilot_motor_range_is_mot_pwm_else_the_throttle_input_never_the_servo(
+    quad: LogData,
+) -> None:
+    mapped = {f"SERVO{n}_FUNCTION": 32.0 + n for n in range(1, 5)}  # motors 1-4 on 1-4
+    params = mapped | {"MOT_PWM_MIN": 0.0, "MOT_PWM_MAX": 0.0, "RC3_MIN": 1100.0,
+                       "RC3_MAX": 1900.0, "SERVO1_MIN": 1000.0, "SERVO1_MAX": 2000.0}  # fmt: skip
+    found = motors(dataclasses.replace(quad, parameters=params))
+    assert found is not None
+    assert found.pwm_ranges == [(1100.0, 1900.0)] * 4  # Copter 3.5+: MOT_PWM_* 0 -> RC3
+    both = params | {"MOT_PWM_MIN": 1000.0, "MOT_PWM_MAX": 2000.0}
+    found = motors(dataclasses.replace(quad, parameters=both))
+    assert found is not None
+    assert found.pwm_ranges == [(1000.0, 2000.0)] * 4
+
+
+def test_helicopters_and_single_copters_have_no_comparable_motors(quad: LogData) -> None:
+    mapped = {f"SERVO{n}_FUNCTION": 32.0 + n for n in range(1, 5)}
+    for frame_class in (6, 8, 9, 11, 13):  # heli, single, coax, dual heli, heli quad
+        params = mapped | {"FRAME_CLASS": float(frame_class)}
+        assert motors(dataclasses.replace(quad, parameters=params)) is None, frame_class
+
+
+def test_a_px4_vtol_pusher_is_not_a_lift_motor() -> None:
+    t = np.arange(0, 20, 0.1)
+    signals = {m.motor(i): Signal(t, np.full(len(t), 0.5), f"actuator_motors.{i - 1}")
+               for i in range(1, 6)}  # fmt: skip
+    params = {"MAV_TYPE": 22.0} | {f"CA_ROTOR{i}_AX": 0.0 for i in range(4)}
+    params["CA_ROTOR4_AX"] = 1.0  # the fifth rotor pushes forward
+    found = motors(LogData(format=LogFormat.ULOG, signals=signals, parameters=params))
+    assert found is not None
+    assert found.numbers == [1, 2, 3, 4]
+    plane = {"MAV_TYPE": 1.0}
+    assert motors(LogData(format=LogFormat.ULOG, signals=signals, parameters=plane)) is None

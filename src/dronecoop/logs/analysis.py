@@ -23,6 +23,7 @@ Thresholds are those the field uses, cited where they are applied:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -434,26 +435,45 @@ def _battery(data: LogData, flights: list[LogFlight]) -> list[Finding]:
 
 def internal_resistance(data: LogData, flights: list[LogFlight]) -> tuple[float, int] | None:
     """The pack's resistance (ohm) from how its voltage sags with current in flight: the
-    median over 20 s windows of the fitted slope, and how many windows gave one."""
+    median over 20 s windows of the fitted slope, and how many windows gave one. Each
+    window is found by its index among the samples (a damaged time stamp far in the future
+    costs nothing), and only finite samples count."""
     volts, amps = data.signals.get(m.VOLTAGE), data.signals.get(m.CURRENT)
-    if volts is None or amps is None or len(volts.t) < 2 or len(amps.t) < 2:
+    if volts is None or amps is None:
         return None
-    current = np.interp(volts.t, amps.t, amps.v)
+    vt, vv = _finite(volts)
+    at, av = _finite(amps)
+    if len(vt) < 2 or len(at) < 2:
+        return None
+    if np.any(np.diff(at) < 0):  # interpolation needs increasing times
+        order = np.argsort(at, kind="stable")
+        at, av = at[order], av[order]
+    current = np.interp(vt, at, av)
     slopes = []
     for f in flights:
-        start = f.armed_s
-        while start < f.disarmed_s:
-            keep = (volts.t >= start) & (volts.t < min(start + IR_WINDOW_S, f.disarmed_s))
-            start += IR_WINDOW_S
-            if np.count_nonzero(keep) < 10 or np.ptp(current[keep]) < IR_MIN_SWING_A:
+        keep = (vt >= f.armed_s) & (vt <= f.disarmed_s)
+        if np.count_nonzero(keep) < 10:
+            continue
+        t, i_all, v_all = vt[keep], current[keep], vv[keep]
+        window = np.floor((t - f.armed_s) / IR_WINDOW_S).astype(np.int64)
+        for w in np.unique(window):
+            rows = window == w
+            i, v = i_all[rows], v_all[rows]
+            if len(i) < 10 or np.ptp(i) < IR_MIN_SWING_A or not np.std(v):
                 continue
-            i, v = current[keep], volts.v[keep]
-            if not np.std(v) or np.corrcoef(i, v)[0, 1] > -IR_MIN_CORRELATION:
+            di, dv = i - i.mean(), v - v.mean()
+            correlation = float(np.sum(di * dv) / np.sqrt(np.sum(di * di) * np.sum(dv * dv)))
+            if correlation > -IR_MIN_CORRELATION:
                 continue  # the voltage is not following the load: nothing to read off
-            slopes.append(-float(np.polyfit(i, v, 1)[0]))
+            slopes.append(-float(np.sum(di * dv) / np.sum(di * di)))
     if not slopes:
         return None
     return float(np.median(slopes)), len(slopes)
+
+
+def _finite(signal: Signal) -> tuple[Array, Array]:
+    ok = np.isfinite(signal.t) & np.isfinite(signal.v)
+    return signal.t[ok], signal.v[ok]
 
 
 def _resistance(data: LogData, flights: list[LogFlight]) -> list[Finding]:
@@ -492,8 +512,13 @@ PX4_MOTOR_FUNCTIONS = {101 + k: k + 1 for k in range(12)}  # PWM_MAIN_FUNCn (PX4
 # Multirotors by MAV_TYPE whose motors sit on the first outputs when nothing maps them
 # (ArduCopter before 3.5, PX4 mixers before 1.13): quad, hexa, octo, dodeca.
 MULTIROTOR_MOTORS = {2: 4, 13: 6, 14: 8, 29: 12}
+VTOL_TYPES = frozenset({19, 20, 21, 22, 23, 24, 25})  # MAV_TYPE VTOL_*
 FRAME_CLASS_TRI = 7  # a tricopter's "motor 7" is its tail servo
+# ArduPilot frame classes whose "motor" outputs are not all lift rotors: helicopters
+# (single, dual, quad: swashplate servos and tail), single and coaxial copters (fins).
+FRAME_CLASSES_NOT_MULTIROTOR = frozenset({6, 8, 9, 11, 13})
 PX4_AUTOPILOT = 12  # MAV_AUTOPILOT_PX4
+PWM_PLAUSIBLE = (500.0, 2600.0)  # µs: a range outside this is a damaged or foreign parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,75 +538,148 @@ class Motors:
         return spread * width
 
 
+def _int_param(p: dict[str, float], name: str) -> int | None:
+    """An integer parameter, or None where it is absent or not a finite number (damaged)."""
+    value = p.get(name)
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value)
+
+
 def motors(data: LogData) -> Motors | None:
     """Which outputs drive lift motors, and their commands normalised by each output's PWM
     range: ``SERVOn_FUNCTION`` (ArduPilot) or ``PWM_MAIN_FUNCn`` (PX4 1.13+) where the log
-    has them, else a multirotor's first outputs by its frame (MAV_TYPE)."""
-    direct = [
-        (i, data.signals[m.motor(i)])
-        for i in range(1, m.MAX_OUTPUTS + 1)
-        if m.motor(i) in data.signals
-    ]
-    if direct:
-        return Motors(
-            [i for i, _ in direct], [s for _, s in direct], None, "actuator_motors (normalised)"
-        )
+    has them, else a multirotor's first outputs by its frame (MAV_TYPE). Helicopters,
+    single and coaxial copters, and rotors that do not lift (a VTOL's pusher) are left
+    out: their outputs are not comparable thrusts."""
     p = data.parameters
     px4 = data.format == LogFormat.ULOG or data.vehicle.get("mav_autopilot") == str(PX4_AUTOPILOT)
-    channels: dict[int, int] = {}  # motor number -> output channel
-    if not px4 and any(f"SERVO{n}_FUNCTION" in p for n in range(1, 17)):
-        tri = p.get("FRAME_CLASS") == FRAME_CLASS_TRI or (
-            p.get("Q_ENABLE", 0) > 0 and p.get("Q_FRAME_CLASS") == FRAME_CLASS_TRI
-        )
-        for n in range(1, m.MAX_OUTPUTS + 1):
-            number = ARDUPILOT_MOTOR_FUNCTIONS.get(int(p.get(f"SERVO{n}_FUNCTION", 0)))
-            if number is not None and not (tri and number == 7):
-                channels.setdefault(number, n)
+    mav_type = _int_param(p, "MAV_TYPE")
+    if data.vehicle.get("mav_type", "").isdigit():  # a tlog's HEARTBEAT says it
+        mav_type = int(data.vehicle["mav_type"])
+    if px4:
+        return _px4_motors(data, mav_type)
+    frame_class = _int_param(p, "Q_FRAME_CLASS" if p.get("Q_ENABLE", 0) > 0 else "FRAME_CLASS")
+    if frame_class in FRAME_CLASSES_NOT_MULTIROTOR:
+        return None
+    if any(f"SERVO{n}_FUNCTION" in p for n in range(1, 17)):
+        tail = 7 if frame_class == FRAME_CLASS_TRI else None
+        channels = _by_function(p, "SERVO{}_FUNCTION", ARDUPILOT_MOTOR_FUNCTIONS, tail)
         mapping = "SERVOn_FUNCTION"
-    elif px4 and any(f"PWM_MAIN_FUNC{n}" in p for n in range(1, 17)):
-        for n in range(1, m.MAX_OUTPUTS + 1):
-            number = PX4_MOTOR_FUNCTIONS.get(int(p.get(f"PWM_MAIN_FUNC{n}", 0)))
-            if number is not None:
-                channels.setdefault(number, n)
-        mapping = "PWM_MAIN_FUNCn"
+    elif (by_frame := _by_frame(mav_type)) is not None:
+        channels, mapping = by_frame
     else:
-        mav_type = data.vehicle.get("mav_type") or p.get("MAV_TYPE")
-        count = MULTIROTOR_MOTORS.get(int(float(mav_type))) if mav_type is not None else None
-        if count is None:
+        return None
+    # AP_MotorsMulticopter: MOT_PWM_MIN/MAX when both are set, else the throttle input's
+    # range (RCMAP_THROTTLE, channel 3 by default); Q_M_PWM_* on a quadplane.
+    prefix = "Q_M_PWM" if p.get("Q_ENABLE", 0) > 0 else "MOT_PWM"
+    throttle = _int_param(p, "RCMAP_THROTTLE") or 3
+    pwm = _first_range(
+        p, [(f"{prefix}_MIN", f"{prefix}_MAX"), (f"RC{throttle}_MIN", f"RC{throttle}_MAX")]
+    )
+    return _normalised(data, channels, mapping, lambda _channel: pwm)
+
+
+def _px4_motors(data: LogData, mav_type: int | None) -> Motors | None:
+    p = data.parameters
+    multirotor = mav_type is None or mav_type in MULTIROTOR_MOTORS
+    direct = [i for i in range(1, m.MAX_OUTPUTS + 1) if m.motor(i) in data.signals]
+    if direct:
+        if mav_type in VTOL_TYPES:  # keep the rotors that push up (CA_ROTORn_AX ~ 0)
+            direct = [
+                i for i in direct
+                if f"CA_ROTOR{i - 1}_AX" in p and abs(p[f"CA_ROTOR{i - 1}_AX"]) < 0.5
+            ]  # fmt: skip
+        elif not multirotor:
             return None
-        channels = {k: k for k in range(1, count + 1)}
-        mapping = f"MAV_TYPE {int(float(str(mav_type)))}: motors on outputs 1-{count}"
+        if not direct:
+            return None
+        return Motors(
+            direct,
+            [data.signals[m.motor(i)] for i in direct],
+            None,
+            "actuator_motors (normalised)",
+        )
+    if any(f"PWM_MAIN_FUNC{n}" in p for n in range(1, 17)):
+        if not multirotor:
+            return None  # a VTOL's or plane's motors include pushers: not comparable
+        channels = _by_function(p, "PWM_MAIN_FUNC{}", PX4_MOTOR_FUNCTIONS, None)
+        mapping = "PWM_MAIN_FUNCn"
+    elif (by_frame := _by_frame(mav_type)) is not None:
+        channels, mapping = by_frame
+    else:
+        return None
+
+    def px4_range(channel: int) -> tuple[float, float]:
+        # Per output PWM_MAIN_MINn / MAXn, each on its own (-1: the global value), else
+        # PWM_MAIN_MIN/MAX (1.12) or PWM_MIN/MAX (older), else 1000-2000 µs.
+        low = _first_value(p, [f"PWM_MAIN_MIN{channel}", "PWM_MAIN_MIN", "PWM_MIN"], 1000.0)
+        high = _first_value(p, [f"PWM_MAIN_MAX{channel}", "PWM_MAIN_MAX", "PWM_MAX"], 2000.0)
+        return (low, high) if _plausible(low, high) else (1000.0, 2000.0)
+
+    return _normalised(data, channels, mapping, px4_range)
+
+
+def _by_function(
+    p: dict[str, float], name: str, functions: dict[int, int], skip: int | None
+) -> dict[int, int]:
+    """Motor number -> the first output channel whose function parameter makes it that
+    motor (``skip``: a motor number that is not a rotor on this frame)."""
+    channels: dict[int, int] = {}
+    for n in range(1, m.MAX_OUTPUTS + 1):
+        function = _int_param(p, name.format(n))
+        number = functions.get(function) if function is not None else None
+        if number is not None and number != skip:
+            channels.setdefault(number, n)
+    return channels
+
+
+def _by_frame(mav_type: int | None) -> tuple[dict[int, int], str] | None:
+    """A multirotor's motors on its first outputs, as frames without output functions
+    (ArduCopter before 3.5, PX4 mixers before 1.13) put them."""
+    count = MULTIROTOR_MOTORS.get(mav_type) if mav_type is not None else None
+    if count is None:
+        return None
+    return {k: k for k in range(1, count + 1)}, f"MAV_TYPE {mav_type}: motors on outputs 1-{count}"
+
+
+def _plausible(low: float, high: float) -> bool:
+    return PWM_PLAUSIBLE[0] <= low < high <= PWM_PLAUSIBLE[1]
+
+
+def _first_range(p: dict[str, float], pairs: list[tuple[str, str]]) -> tuple[float, float]:
+    for low_name, high_name in pairs:
+        low, high = p.get(low_name, 0.0), p.get(high_name, 0.0)
+        if _plausible(low, high):
+            return low, high
+    return 1000.0, 2000.0
+
+
+def _first_value(p: dict[str, float], names: list[str], default: float) -> float:
+    for name in names:
+        value = p.get(name)
+        if value is not None and math.isfinite(value) and value > 0:
+            return value
+    return default
+
+
+def _normalised(
+    data: LogData,
+    channels: dict[int, int],
+    mapping: str,
+    pwm_range: Callable[[int], tuple[float, float]],
+) -> Motors | None:
     numbers = sorted(n for n, ch in channels.items() if m.output(ch) in data.signals)
     if not numbers:
         return None
     signals, ranges = [], []
     for number in numbers:
         channel = channels[number]
-        lo, hi = _pwm_range(p, channel, px4)
+        lo, hi = pwm_range(channel)
         raw = data.signals[m.output(channel)]
         signals.append(Signal(raw.t, (raw.v - lo) / (hi - lo), raw.source))
         ranges.append((lo, hi))
     return Motors(numbers, signals, ranges, mapping)
-
-
-def _pwm_range(p: dict[str, float], channel: int, px4: bool) -> tuple[float, float]:
-    """An output's PWM range for a motor: PX4 ``PWM_MAIN_MINn/MAXn`` else ``PWM_MIN/MAX``;
-    ArduPilot ``MOT_PWM_MIN/MAX`` (``Q_M_PWM_*`` on a quadplane) else the output's
-    ``SERVOn_MIN/MAX`` else the throttle channel's ``RC3_MIN/MAX``; else 1000-2000 µs."""
-    if px4:
-        candidates = [(f"PWM_MAIN_MIN{channel}", f"PWM_MAIN_MAX{channel}"), ("PWM_MIN", "PWM_MAX")]
-    else:
-        motor = (
-            ("Q_M_PWM_MIN", "Q_M_PWM_MAX")
-            if p.get("Q_ENABLE", 0) > 0
-            else ("MOT_PWM_MIN", "MOT_PWM_MAX")
-        )
-        candidates = [motor, (f"SERVO{channel}_MIN", f"SERVO{channel}_MAX"), ("RC3_MIN", "RC3_MAX")]
-    for low_name, high_name in candidates:
-        lo, hi = p.get(low_name, 0.0), p.get(high_name, 0.0)
-        if 0 < lo < hi:
-            return lo, hi
-    return 1000.0, 2000.0
 
 
 def _on_common_time(signals: list[Signal]) -> tuple[Array, Array]:

@@ -179,7 +179,9 @@ def _read(path: Path) -> LogData:
         return (data["TimeUS"].astype(np.float64) - first_us) / 1e6
 
     def has(data: np.ndarray[Any, Any], column: str) -> bool:
-        return column in (data.dtype.names or ())
+        """The column is there and numeric (a damaged FMT may make it text)."""
+        names = data.dtype.names or ()
+        return column in names and data.dtype[column].kind in "biuf"
 
     if "ARM" in decoded:
         d = decoded["ARM"][1]
@@ -205,7 +207,7 @@ def _read(path: Path) -> LogData:
         d = decoded["RCOU"][1]
         for channel in range(1, m.MAX_OUTPUTS + 1):
             column = rcou_column(d.dtype.names or (), channel)
-            if column is not None:
+            if column is not None and has(d, column):
                 put(m.output(channel), times(d), field("RCOU", d, column), f"RCOU.{column}")
     if "POS" in decoded and has(decoded["POS"][1], "RelHomeAlt"):
         d = decoded["POS"][1]

@@ -25,6 +25,7 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dronecoop.logs import model as m
 from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
+from dronecoop.logs.readers import servo_field
 
 _EPOCH_2000 = 946_684_800
 _STRUCT_TO_NUMPY = {
@@ -35,6 +36,7 @@ MAV_TYPE_GCS = 6
 MAV_AUTOPILOT_INVALID = 8  # a component that is not a flight controller (gimbal, camera)
 ARMED_FLAG = 128
 MAV_LANDED_STATE_ON_GROUND = 1
+MAV_AUTOPILOT_PX4 = 12
 
 WANTED = {
     name: getattr(mavlink, f"MAVLINK_MSG_ID_{name}")
@@ -152,17 +154,39 @@ def _decode(
     return np.concatenate(stamps)[order], np.concatenate(systems)[order], decoded, bad
 
 
-def _outputs(t: np.ndarray[Any, Any], p: np.ndarray[Any, Any], put: Any) -> None:
-    """SERVO_OUTPUT_RAW: port 0 carries outputs 1-8 (1-16 with MAVLink 2's extension
-    fields), port 1 outputs 9-16; 0 is an output not in use."""
-    zero = np.zeros(len(t), dtype=np.float64)
+def _outputs(t: np.ndarray[Any, Any], p: np.ndarray[Any, Any], put: Any, *, px4: bool) -> None:
+    """SERVO_OUTPUT_RAW, each output from the field ``readers.servo_field`` names (0 is an
+    output not in use)."""
     for channel in range(1, m.MAX_OUTPUTS + 1):
-        main = np.where(p["port"] == 0, p[f"servo{channel}_raw"], zero)
-        aux = p[f"servo{channel - 8}_raw"] if channel > 8 else zero
-        values = np.where(p["port"] == 1, aux, main).astype(np.float64)
+        values = np.zeros(len(t), dtype=np.float64)
+        for port in (0, 1):
+            field = servo_field(port, channel, px4=px4)
+            if field is not None:
+                rows = p["port"] == port
+                values[rows] = p[field][rows]
         used = values != 0
         if np.any(used):
             put(m.output(channel), t[used], values[used], f"SERVO_OUTPUT_RAW.servo{channel}_raw")
+
+
+def _param_values(p: np.ndarray[Any, Any], *, px4: bool) -> list[float]:
+    """PARAM_VALUE numbers, PX4's integer parameters read byte-wise (``readers.param_value``)."""
+    values = p["param_value"].astype(np.float64)
+    if px4:
+        bits = np.ascontiguousarray(p["param_value"]).view("<u4")
+        for code, (mask, bits_wide) in _INT_LAYOUTS.items():
+            rows = p["param_type"] == code
+            if np.any(rows):
+                raw = (bits[rows] & mask).astype(np.int64)
+                if bits_wide:  # signed: two's complement in the low bytes
+                    raw = np.where(raw >= 1 << (bits_wide - 1), raw - (1 << bits_wide), raw)
+                values[rows] = raw
+    return list(values.tolist())
+
+
+# MAV_PARAM_TYPE integer codes: (mask of their bytes, width in bits if signed else 0).
+_INT_LAYOUTS = {1: (0xFF, 0), 2: (0xFF, 8), 3: (0xFFFF, 0), 4: (0xFFFF, 16),
+                5: (0xFFFFFFFF, 0), 6: (0xFFFFFFFF, 32)}  # fmt: skip
 
 
 def read_tlog_fast(path: Path) -> LogData:
@@ -197,6 +221,7 @@ def read_tlog_fast(path: Path) -> LogData:
             signals[name] = Signal((t - first)[finite], v[finite].astype(np.float64), source)
 
     autopilot: int | None = None
+    mav_type, mav_autopilot = 0, 0
     if "HEARTBEAT" in decoded:
         t, sysid, hb, _ = decoded["HEARTBEAT"]
         vehicle_rows = (hb["type"] != MAV_TYPE_GCS) & (hb["autopilot"] != MAV_AUTOPILOT_INVALID)
@@ -224,9 +249,10 @@ def read_tlog_fast(path: Path) -> LogData:
         put(m.ALT_REL, t, p["relative_alt"] * 1e-3, "GLOBAL_POSITION_INT.relative_alt")
         speed = np.hypot(p["vx"].astype(np.float64), p["vy"].astype(np.float64)) / 100
         put(m.SPEED, t, speed, "GLOBAL_POSITION_INT.vx,vy")
+    px4 = autopilot is not None and int(mav_autopilot) == MAV_AUTOPILOT_PX4
     if (found := of("SERVO_OUTPUT_RAW")) is not None:
         t, p = found
-        _outputs(t, p, put)
+        _outputs(t, p, put, px4=px4)
     if (found := of("SYS_STATUS")) is not None:
         t, p = found
         volts = (p["voltage_battery"] != 0) & (p["voltage_battery"] != 65535)
@@ -275,7 +301,7 @@ def read_tlog_fast(path: Path) -> LogData:
         for t_s, pid, value in zip(  # as Python lists: no numpy scalar per item
             (found[0] - first).tolist(),
             found[1]["param_id"].tolist(),
-            found[1]["param_value"].astype(np.float64).tolist(),
+            _param_values(found[1], px4=px4),
             strict=True,
         ):
             trail.add(t_s, pid.split(b"\0", 1)[0].decode("ascii", "replace"), value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -75,6 +76,8 @@ class ParameterTrail:
         self._latest: dict[str, float] = {}
 
     def add(self, t: float, name: str, value: float) -> None:
+        if not math.isfinite(value):
+            return  # a damaged value: no parameter is NaN or infinite
         if name in self._latest and self._latest[name] != value:
             self.changes.append((t, name, value))
         self._latest[name] = value

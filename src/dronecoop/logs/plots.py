@@ -58,6 +58,8 @@ def plot_png(data: LogData, findings: list[Finding]) -> bytes:
             _series(outputs, data, m.output(channel), "outputs (µs)")
     outputs.set_xlabel("time since the log started (s)")
     for finding in findings:
+        if finding.severity.value == "info":
+            continue  # a reading (the pack's resistance), not a problem to shade
         target = {
             "vibration": vibration,
             "battery": battery,

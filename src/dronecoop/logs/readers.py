@@ -16,6 +16,7 @@ Garbage raises ``LogFormatError`` saying why.
 from __future__ import annotations
 
 import math
+import struct
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -144,7 +145,8 @@ def _ulog(ulog: Any) -> LogData:
             if field in data.data:
                 t = (data.data["timestamp"].astype(np.float64) - start) / 1e6
                 v = data.data[field].astype(np.float64) * scale
-                signals[key] = Signal(t, v, f"{topic_name}.{field}")
+                ok = np.isfinite(v)  # a damaged or not-yet-valid sample
+                signals[key] = Signal(t[ok], v[ok], f"{topic_name}.{field}")
                 return
 
     status = topic("vehicle_status")
@@ -426,15 +428,45 @@ _TLOG_EKF = (
     ("compass_variance", "ekf_mag"),
 )
 MAV_LANDED_STATE_ON_GROUND = 1
+MAV_AUTOPILOT_PX4 = 12
+# MAV_PARAM_TYPE: the integer types, as (struct code of their bytes, width in bytes).
+_PARAM_INT_TYPES = {1: "B", 2: "b", 3: "H", 4: "h", 5: "I", 6: "i"}
+
+
+def param_value(value: float, param_type: int, *, bytewise: bool) -> float:
+    """A PARAM_VALUE's number. PX4 sends integer parameters byte-wise: the float field's
+    bytes are the integer's (MAV_PROTOCOL_CAPABILITY_PARAM_ENCODE_BYTEWISE); ArduPilot
+    casts them to float."""
+    code = _PARAM_INT_TYPES.get(param_type)
+    if not bytewise or code is None:
+        return value
+    raw = struct.pack("<f", value)
+    return float(struct.unpack("<" + code, raw[: struct.calcsize(code)])[0])
+
+
+def servo_field(port: int, channel: int, *, px4: bool) -> str | None:
+    """Which SERVO_OUTPUT_RAW field carries output ``channel`` (1-16) on ``port``: port 0
+    carries 1-8, and 9-16 in MAVLink 2's extension fields (ArduPilot); PX4 sends its
+    AUX outputs (9-16 here) on port 1; ArduPilot's port 1 is outputs 17-32, not kept."""
+    if port == 0 and (channel <= 8 or not px4):
+        return f"servo{channel}_raw"
+    if port == 1 and px4 and channel > 8:
+        return f"servo{channel - 8}_raw"
+    return None
 
 
 def read_tlog(path: Path) -> LogData:
     from pymavlink import mavutil
+    from pymavlink.dialects.v20 import ardupilotmega as mavlink2
 
     try:
         log: Any = mavutil.mavlogfile(str(path), notimestamps=False)
     except Exception as exc:
         raise LogFormatError(f"{path.name}: not a readable tlog ({exc})") from exc
+    # mavutil's default parser is MAVLink 1's dialect, which drops MAVLink 2's extension
+    # fields (SERVO_OUTPUT_RAW's outputs 9-16): parse with MAVLink 2's, which reads both.
+    log.mav = mavlink2.MAVLink(log, srcSystem=log.source_system, srcComponent=0)
+    log.mav.robust_parsing = True
     try:
         return _tlog(path, log)
     finally:
@@ -446,6 +478,8 @@ def _tlog(path: Path, log: Any) -> LogData:
     vehicle: dict[str, str] = {}
     firmware = ""
     trail = ParameterTrail()
+    raw_params: list[tuple[float, str, float, int]] = []
+    outputs: list[tuple[float, Any]] = []
     warnings: list[str] = []
     autopilot: int | None = None  # the system id of the vehicle (not a GCS)
     first: float | None = None
@@ -484,11 +518,7 @@ def _tlog(path: Path, log: Any) -> LogData:
                 speed = math.hypot(msg.vx, msg.vy) / 100
                 c.add(m.SPEED, t, speed, "GLOBAL_POSITION_INT.vx,vy")
             elif kind == "SERVO_OUTPUT_RAW" and msg.port in (0, 1):
-                for k in range(1, m.MAX_OUTPUTS + 1):  # port 1 carries outputs 9-16 (MAVLink 1)
-                    value = getattr(msg, f"servo{k}_raw", None)
-                    channel = k + 8 * msg.port
-                    if value and channel <= m.MAX_OUTPUTS and not (msg.port and k > 8):
-                        c.add(m.output(channel), t, value, f"SERVO_OUTPUT_RAW.servo{channel}_raw")
+                outputs.append((t, msg))  # which port means what depends on the autopilot
             elif kind == "SYS_STATUS":
                 if msg.voltage_battery not in (0, 65535):
                     c.add(m.VOLTAGE, t, msg.voltage_battery / 1000, "SYS_STATUS.voltage_battery")
@@ -514,7 +544,7 @@ def _tlog(path: Path, log: Any) -> LogData:
                 if text_line.startswith(("APM:", "Ardu", "PX4")):
                     firmware = text_line
             elif kind == "PARAM_VALUE":
-                trail.add(t, str(msg.param_id), float(msg.param_value))
+                raw_params.append((t, str(msg.param_id), float(msg.param_value), msg.param_type))
             elif kind == "EKF_STATUS_REPORT":
                 for column, key in _TLOG_EKF:
                     c.add(key, t, getattr(msg, column), f"EKF_STATUS_REPORT.{column}")
@@ -528,6 +558,15 @@ def _tlog(path: Path, log: Any) -> LogData:
         warnings.append(f"{bad} damaged MAVLink frames skipped")
     if autopilot is not None:
         vehicle["system_id"] = str(autopilot)
+    px4 = vehicle.get("mav_autopilot") == str(MAV_AUTOPILOT_PX4)
+    for t, name, value, kind_code in raw_params:
+        trail.add(t, name, param_value(value, kind_code, bytewise=px4))
+    for t, msg in outputs:
+        for channel in range(1, m.MAX_OUTPUTS + 1):
+            field = servo_field(msg.port, channel, px4=px4)
+            pwm = getattr(msg, field, None) if field else None
+            if pwm:
+                c.add(m.output(channel), t, pwm, f"SERVO_OUTPUT_RAW.servo{channel}_raw")
     return LogData(
         format=LogFormat.TLOG,
         signals=c.signals(),

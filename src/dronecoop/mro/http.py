@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from dronecoop.fleet.model import Aircraft
+from dronecoop.fleet.http import log_meta
+from dronecoop.fleet.model import Aircraft, StoredLog
 from dronecoop.mro.service import AircraftDue, MroService, WorkOrderService
 from dronecoop.mro.workorders import WorkOrder
 from dronecoop.planning.errors import PlanFileError
@@ -201,8 +202,14 @@ def build_mro_router(
         aircraft = await run_in_threadpool(mro.fleet.aircraft, aircraft_id)
         assert aircraft is not None  # visible() found it
         fitted = await run_in_threadpool(mro.configuration, aircraft)
+        viewer = PartnerID(principal.partner)
+
+        def may_see(log: StoredLog) -> bool:
+            depots = assigned(log.aircraft_id) if log.aircraft_id else frozenset()
+            return policy.visible(viewer, log_meta(log, depots))
+
         health = {
-            c.id: (await run_in_threadpool(mro.battery_health, c)).as_dict()
+            c.id: (await run_in_threadpool(mro.battery_health, c, may_see)).as_dict()
             for c, _, _, _ in fitted
             if c.kind == "battery"
         }

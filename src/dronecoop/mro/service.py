@@ -217,9 +217,12 @@ class MroService:
             fitted.append((component, spell, hours, cycles))
         return fitted
 
-    def battery_health(self, component: Component) -> BatteryHealth:
+    def battery_health(
+        self, component: Component, may_see: Callable[[StoredLog], bool]
+    ) -> BatteryHealth:
         """A battery's resistance readings and state of health, from the logs ingested on
-        each aircraft it was fitted to while it was."""
+        each aircraft it was fitted to while it was — those logs ``may_see`` lets the
+        caller see (a depot assigned one aircraft sees nothing of the others' logs)."""
         if self.components is None:
             return BatteryHealth([])
         history = self.components.installations(component_id=component.id)
@@ -227,7 +230,7 @@ class MroService:
         for aircraft_id in {h.aircraft_id for h in history}:
             found = self.fleet.aircraft(aircraft_id)
             if found is not None:
-                logs[aircraft_id] = self.fleet.logs_of(found)
+                logs[aircraft_id] = [log for log in self.fleet.logs_of(found) if may_see(log)]
         return battery_health(component.id, history, logs)
 
     def _installed(self, aircraft_id: str) -> list[Installation]:
