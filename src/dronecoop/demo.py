@@ -90,16 +90,27 @@ US_RESUPPLY_AROUND = [
 US_MEDEVAC = [[36.9750, 127.0300, 70.0], [36.9640, 127.0470, 70.0]]
 
 
-# Each partner's small fleet: (type, serial). The fleet registry (MRO) is to come; here
-# each mission names the aircraft that flies it, in the flight's details.
+# Each partner's small fleet: (type, serial), registered on its own node; each mission
+# names the aircraft that flies it, in the flight's details.
 FLEETS = {
     "rok": [("RQ-101 Songgolmae", "ROK-RQ101-07"), ("RQ-101 Songgolmae", "ROK-RQ101-12")],
     "us": [
         ("MQ-1C Gray Eagle", "US-MQ1C-2231"),
         ("RQ-7B Shadow", "US-RQ7B-0418"),
         ("RQ-7B Shadow", "US-RQ7B-0422"),
+        ("Skydio X2D", "US-X2D-0107"),  # the quadcopter whose real log the depot uploads
     ],
 }
+LOGGED = FLEETS["us"][3]
+# The quadcopter's maintenance program (whichever first) and its battery.
+QUAD_PROGRAM = [
+    {"code": "MOTOR-10H", "title": "motor and propeller inspection", "hours": 10,
+     "cycles": 150, "tolerance_pct": 10},
+    {"code": "FRAME-120C", "title": "arm and frame crack check", "cycles": 120},
+    {"code": "ANNUAL", "title": "annual airworthiness review", "days": 365, "critical": True},
+]  # fmt: skip
+QUAD_BATTERY = {"part_number": "X2D-BATT-3S", "serial": "B-0412", "kind": "battery",
+                "description": "3S smart battery", "life_cycles": 300}  # fmt: skip
 MISSION_AIRCRAFT = {
     "recce": 0,
     "patrol": 1,
@@ -350,7 +361,15 @@ def _maintenance(console: Console, crew: Crew, logs_dir: Path | None) -> dict[st
         return {}
     console.rule("maintenance: a flight log in")
     fleet = crew.client.get("/api/v1/aircraft").json()["aircraft"]
-    target = next(a for a in fleet if a["serial"] == FLEETS["us"][1][1])
+    target = next(a for a in fleet if a["serial"] == LOGGED[1])
+    for task in QUAD_PROGRAM:
+        _ok(crew.client.post("/api/v1/mro/tasks", json=task | {"model": LOGGED[0]}), "task")
+    battery = _ok(crew.client.post("/api/v1/components", json=QUAD_BATTERY), "battery")
+    fit = f"/api/v1/aircraft/{target['id']}/components/{battery['id']}/install"
+    _ok(crew.client.post(fit, json={"position": "battery bay"}), "battery fit")
+    for task in QUAD_PROGRAM:  # its records arrive with it: everything done at intake
+        done = {"task_code": task["code"]}
+        _ok(crew.client.post(f"/api/v1/aircraft/{target['id']}/maintenance", json=done), "record")
     with log.open("rb") as fh:
         r = crew.client.post(
             "/api/v1/logs",
@@ -374,6 +393,26 @@ def _maintenance(console: Console, crew: Crew, logs_dir: Path | None) -> dict[st
     )
     for finding in body["findings"]:
         console.print(f"  [bold]{finding['severity'].upper()}[/] {finding['summary']}")
+    worst = next((f for f in body["findings"] if f["severity"] == "critical"), None)
+    if worst is not None:  # the depot turns the worst finding into a defect
+        defect = {"title": worst["summary"], "critical": True, "source": f"log {body['sha256']}"}
+        _ok(crew.client.post(f"/api/v1/aircraft/{target['id']}/defects", json=defect), "defect")
+        console.print(f"  defect raised from the log: {worst['summary']}")
+    [due] = [
+        a for a in crew.client.get("/api/v1/mro/due").json()["aircraft"]
+        if a["aircraft_id"] == target["id"]
+    ]  # fmt: skip
+    for item in due["items"]:
+        console.print(f"  due: {item['code']} {item['title']} [bold]{item['status']}[/]")
+    state = "airworthy" if due["airworthy"] else "GROUNDED: " + "; ".join(due["reasons"])
+    console.print(f"  {target['serial']} is {state}")
+    return body | {"due": due}
+
+
+def _ok(response: Any, what: str) -> dict[str, Any]:
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"the demo's {what} was refused: {response.text}")
+    body: dict[str, Any] = response.json()
     return body
 
 

@@ -41,7 +41,12 @@ def test_the_demo_refuses_the_crossing_then_accepts_it_later(tmp_path: Path) -> 
     assert (tmp_path / "tokens.env").stat().st_mode & 0o777 == 0o600
     assert "fleet registered on its USS" in text
     assert outcome["maintenance"]["flights"] == 11  # the US depot's log, analysed
-    assert "hours 155.0 -> 155.1" in text
+    assert "hours 225.0 -> 225.1" in text
+    due = outcome["maintenance"]["due"]  # the quad's program, its battery, a defect raised
+    assert {i["code"] for i in due["items"]} >= {"MOTOR-10H", "FRAME-120C", "ANNUAL"}
+    assert any(i["code"].startswith("LLP X2D-BATT-3S") for i in due["items"])
+    assert due["airworthy"] is False
+    assert "GROUNDED: open critical defect" in text
     for name in ("dss", "rok", "us"):
         assert (tmp_path / f"{name}.sqlite3").exists()  # each node its own store
 

@@ -97,6 +97,7 @@ def test_the_fleet_page_and_a_log_report_page(node: tuple[LiveNode, str], tmp_pa
     assert "GROUNDED" in fleet
     assert "MOTOR-10H" in fleet
     assert f'href="/logs/{log["sha256"]}"' in fleet
+    assert "<td>Iris quad ROK-PAGE-1</td><td>tlog</td>" in fleet  # the log's aircraft, named
     page = rendered(f"{live.url}/logs/{log['sha256']}#token={token}", tmp_path / "profile-log")
     assert 'data-loaded="yes"' in page, page[-3000:]
     assert "APM:Copter V3.4-dev" in page

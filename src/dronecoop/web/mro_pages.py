@@ -77,10 +77,13 @@ the next maintenance due, open defects. <a href="/due">Due-list</a>
     });
     document.querySelector('#fleet tbody').innerHTML = rows.join('') ||
       '<tr><td colspan=7 class=muted>no aircraft</td></tr>';
+    const names = Object.fromEntries(
+      due.aircraft.map(a => [a.aircraft_id, a.model + ' ' + a.serial]));
     const logs = await (await api('/api/v1/logs')).json();
     document.querySelector('#logs tbody').innerHTML = logs.logs.map(l =>
       `<tr><td><a href="/logs/${esc(l.sha256)}">${esc(l.filename)}</a></td>` +
-      `<td>${esc(l.aircraft_id || '-')}</td><td>${esc(l.format)}</td><td>${l.flights}</td>` +
+      `<td>${esc(names[l.aircraft_id] || l.aircraft_id || '-')}</td><td>${esc(l.format)}</td>` +
+      `<td>${l.flights}</td>` +
       `<td>${(l.airborne_s / 60).toFixed(1)} min</td>` +
       `<td>${l.findings.filter(f => f.severity !== 'info').map(f =>
         `<span class=${f.severity === 'critical' ? 'red' : 'amber'}>` +
