@@ -23,7 +23,7 @@ from dronecoop.logs import model as m
 from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
 
 HEAD1, HEAD2, FMT_TYPE = 0xA3, 0x95, 0x80
-WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4", "RCOU")
+WANTED = ("ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "XKF4", "NKF4", "RCOU", "RCO2")
 _NUMPY = {
     "b": "i1", "B": "u1", "h": "<i2", "H": "<u2", "i": "<i4", "I": "<u4", "f": "<f4",
     "d": "<f8", "q": "<i8", "Q": "<u8", "e": "<f2",
@@ -34,7 +34,7 @@ REQUIRED = {
     "ARM": {"ArmState"}, "EV": {"Id"}, "GPS": {"Lat", "Lng", "Alt"}, "POS": set(),
     "BAT": {"Volt", "Curr", "CurrTot"}, "VIBE": {"VibeX", "VibeY", "VibeZ"},
     "MSG": {"Message"}, "PARM": {"Name", "Value"}, "XKF4": set(), "NKF4": set(),
-    "RCOU": set(),
+    "RCOU": set(), "RCO2": set(),
 }  # fmt: skip
 TEXT = {"MSG": {"Message"}, "PARM": {"Name"}}  # columns that must be text
 
@@ -203,12 +203,15 @@ def _read(path: Path) -> LogData:
             put(m.HDOP, t, field("GPS", d, "HDop")[rows], "GPS.HDop")
         if has(d, "Spd"):
             put(m.SPEED, t, field("GPS", d, "Spd")[rows], "GPS.Spd")
-    if "RCOU" in decoded:
-        d = decoded["RCOU"][1]
+    for outputs in ("RCOU", "RCO2"):  # RCO2: outputs 15-18 (C15..C18)
+        if outputs not in decoded:
+            continue
+        d = decoded[outputs][1]
         for channel in range(1, m.MAX_OUTPUTS + 1):
             column = rcou_column(d.dtype.names or (), channel)
             if column is not None and has(d, column):
-                put(m.output(channel), times(d), field("RCOU", d, column), f"RCOU.{column}")
+                values = field(outputs, d, column)
+                put(m.output(channel), times(d), values, f"{outputs}.{column}")
     if "POS" in decoded and has(decoded["POS"][1], "RelHomeAlt"):
         d = decoded["POS"][1]
         put(m.ALT_REL, times(d), field("POS", d, "RelHomeAlt"), "POS.RelHomeAlt")

@@ -263,7 +263,9 @@ def px4_version(release: Any, git_hash: Any) -> str:
 
 
 # ------------------------------------------------------------------------ DataFlash
-_DF_TYPES = ["ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER", "XKF4", "NKF4", "RCOU"]
+_DF_TYPES = [
+    "ARM", "EV", "GPS", "BAT", "VIBE", "MSG", "PARM", "POS", "VER", "XKF4", "NKF4", "RCOU", "RCO2",
+]  # fmt: skip
 _DF_EKF = (("SV", "ekf_vel"), ("SP", "ekf_pos"), ("SH", "ekf_hgt"), ("SM", "ekf_mag"))
 
 
@@ -322,11 +324,11 @@ def _dataflash(path: Path, reader: Any) -> LogData:
                 c.add(m.SATS, t, getattr(msg, "NSats", None), "GPS.NSats")
                 c.add(m.HDOP, t, getattr(msg, "HDop", None), "GPS.HDop")
                 c.add(m.SPEED, t, getattr(msg, "Spd", None), "GPS.Spd")
-            elif kind == "RCOU":
+            elif kind in ("RCOU", "RCO2"):  # RCO2: outputs 15-18 (C15..C18)
                 for channel in range(1, m.MAX_OUTPUTS + 1):
                     column = rcou_column(msg.get_fieldnames(), channel)
                     if column is not None:
-                        c.add(m.output(channel), t, getattr(msg, column), f"RCOU.{column}")
+                        c.add(m.output(channel), t, getattr(msg, column), f"{kind}.{column}")
             elif kind == "POS":
                 c.add(m.ALT_REL, t, getattr(msg, "RelHomeAlt", None), "POS.RelHomeAlt")
             elif kind == "BAT" and getattr(msg, "Instance", 0) == 0:
