@@ -517,7 +517,6 @@ FRAME_CLASS_TRI = 7  # a tricopter's "motor 7" is its tail servo
 # ArduPilot frame classes whose "motor" outputs are not all lift rotors: helicopters
 # (single, dual, quad: swashplate servos and tail), single and coaxial copters (fins).
 FRAME_CLASSES_NOT_MULTIROTOR = frozenset({6, 8, 9, 11, 13})
-PX4_AUTOPILOT = 12  # MAV_AUTOPILOT_PX4
 PWM_PLAUSIBLE = (500.0, 2600.0)  # µs: a range outside this is a damaged or foreign parameter
 
 
@@ -553,7 +552,9 @@ def motors(data: LogData) -> Motors | None:
     single and coaxial copters, and rotors that do not lift (a VTOL's pusher) are left
     out: their outputs are not comparable thrusts."""
     p = data.parameters
-    px4 = data.format == LogFormat.ULOG or data.vehicle.get("mav_autopilot") == str(PX4_AUTOPILOT)
+    px4 = data.format == LogFormat.ULOG or data.vehicle.get("mav_autopilot") == str(
+        m.MAV_AUTOPILOT_PX4
+    )
     mav_type = _int_param(p, "MAV_TYPE")
     if data.vehicle.get("mav_type", "").isdigit():  # a tlog's HEARTBEAT says it
         mav_type = int(data.vehicle["mav_type"])

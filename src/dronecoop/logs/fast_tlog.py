@@ -24,8 +24,8 @@ import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
-from dronecoop.logs.readers import servo_field
+from dronecoop.logs.model import MAV_AUTOPILOT_PX4, LogData, LogFormat, ParameterTrail, Signal
+from dronecoop.logs.readers import param_value, servo_field
 
 _EPOCH_2000 = 946_684_800
 _STRUCT_TO_NUMPY = {
@@ -36,7 +36,6 @@ MAV_TYPE_GCS = 6
 MAV_AUTOPILOT_INVALID = 8  # a component that is not a flight controller (gimbal, camera)
 ARMED_FLAG = 128
 MAV_LANDED_STATE_ON_GROUND = 1
-MAV_AUTOPILOT_PX4 = 12
 
 WANTED = {
     name: getattr(mavlink, f"MAVLINK_MSG_ID_{name}")
@@ -171,22 +170,10 @@ def _outputs(t: np.ndarray[Any, Any], p: np.ndarray[Any, Any], put: Any, *, px4:
 
 def _param_values(p: np.ndarray[Any, Any], *, px4: bool) -> list[float]:
     """PARAM_VALUE numbers, PX4's integer parameters read byte-wise (``readers.param_value``)."""
-    values = p["param_value"].astype(np.float64)
-    if px4:
-        bits = np.ascontiguousarray(p["param_value"]).view("<u4")
-        for code, (mask, bits_wide) in _INT_LAYOUTS.items():
-            rows = p["param_type"] == code
-            if np.any(rows):
-                raw = (bits[rows] & mask).astype(np.int64)
-                if bits_wide:  # signed: two's complement in the low bytes
-                    raw = np.where(raw >= 1 << (bits_wide - 1), raw - (1 << bits_wide), raw)
-                values[rows] = raw
-    return list(values.tolist())
-
-
-# MAV_PARAM_TYPE integer codes: (mask of their bytes, width in bits if signed else 0).
-_INT_LAYOUTS = {1: (0xFF, 0), 2: (0xFF, 8), 3: (0xFFFF, 0), 4: (0xFFFF, 16),
-                5: (0xFFFFFFFF, 0), 6: (0xFFFFFFFF, 32)}  # fmt: skip
+    return [
+        param_value(value, kind, bytewise=px4)
+        for value, kind in zip(p["param_value"].tolist(), p["param_type"].tolist(), strict=True)
+    ]
 
 
 def read_tlog_fast(path: Path) -> LogData:

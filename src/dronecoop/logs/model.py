@@ -51,6 +51,7 @@ HDOP = "gps_hdop"
 JAMMING = "gps_jamming"  # PX4 jamming indicator 0..255
 # Estimator innovation test ratios (or the variances MAVLink reports on the same scale):
 EKF = ("ekf_vel", "ekf_pos", "ekf_hgt", "ekf_mag")
+MAV_AUTOPILOT_PX4 = 12  # MAVLink's id of the PX4 autopilot (HEARTBEAT.autopilot)
 SPEED = "ground_speed_mps"  # horizontal speed over the ground
 MAX_OUTPUTS = 16
 

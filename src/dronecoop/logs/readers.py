@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dronecoop.logs import model as m
-from dronecoop.logs.model import LogData, LogFormat, ParameterTrail, Signal
+from dronecoop.logs.model import MAV_AUTOPILOT_PX4, LogData, LogFormat, ParameterTrail, Signal
 
 ULOG_MAGIC = b"ULog\x01\x12\x35"
 DATAFLASH_MAGIC = b"\xa3\x95"
@@ -430,7 +430,6 @@ _TLOG_EKF = (
     ("compass_variance", "ekf_mag"),
 )
 MAV_LANDED_STATE_ON_GROUND = 1
-MAV_AUTOPILOT_PX4 = 12
 # MAV_PARAM_TYPE: the integer types, as (struct code of their bytes, width in bytes).
 _PARAM_INT_TYPES = {1: "B", 2: "b", 3: "H", 4: "h", 5: "I", 6: "i"}
 
