@@ -109,6 +109,7 @@ QUAD_PROGRAM = [
     {"code": "FRAME-120C", "title": "arm and frame crack check", "cycles": 120},
     {"code": "ANNUAL", "title": "annual airworthiness review", "days": 365, "critical": True},
 ]  # fmt: skip
+BATTERY_PROGRAM = {"code": "BATT-CAP-50C", "title": "battery capacity check", "cycles": 50}
 QUAD_BATTERY = {"part_number": "X2D-BATT-3S", "serial": "B-0412", "kind": "battery",
                 "description": "3S smart battery", "life_cycles": 300}  # fmt: skip
 MISSION_AIRCRAFT = {
@@ -365,6 +366,8 @@ def _maintenance(console: Console, crew: Crew, logs_dir: Path | None) -> dict[st
     for task in QUAD_PROGRAM:
         _ok(crew.client.post("/api/v1/mro/tasks", json=task | {"model": LOGGED[0]}), "task")
     battery = _ok(crew.client.post("/api/v1/components", json=QUAD_BATTERY), "battery")
+    battery_task = BATTERY_PROGRAM | {"model": QUAD_BATTERY["part_number"]}  # its own cycles
+    _ok(crew.client.post("/api/v1/mro/tasks", json=battery_task), "battery task")
     fit = f"/api/v1/aircraft/{target['id']}/components/{battery['id']}/install"
     _ok(crew.client.post(fit, json={"position": "battery bay"}), "battery fit")
     for task in QUAD_PROGRAM:  # its records arrive with it: everything done at intake

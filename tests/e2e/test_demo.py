@@ -45,6 +45,7 @@ def test_the_demo_refuses_the_crossing_then_accepts_it_later(tmp_path: Path) -> 
     due = outcome["maintenance"]["due"]  # the quad's program, its battery, a defect raised
     assert {i["code"] for i in due["items"]} >= {"MOTOR-10H", "FRAME-120C", "ANNUAL"}
     assert any(i["code"].startswith("LLP X2D-BATT-3S") for i in due["items"])
+    assert any(i["code"] == "BATT-CAP-50C X2D-BATT-3S s/n B-0412" for i in due["items"])
     assert due["airworthy"] is False
     assert "GROUNDED: open critical defect" in text
     for name in ("dss", "rok", "us"):

@@ -267,3 +267,29 @@ def test_a_battery_counts_its_cycles_and_its_health_from_the_logs_flown_with_it(
     assert 40 < reading["pack_mohm"] < 80  # the pack's sag under load in flight.tlog
     assert health["state_of_health_pct"] == 100.0  # its first reading is its baseline
     assert "twice" in health["method"]
+    # The battery's own program: a capacity check every 10 of *its* cycles.
+    task = {"model": "LIPO-3S-5000", "code": "CAP-10C", "title": "capacity check", "cycles": 10}
+    assert node.post("/api/v1/mro/tasks", json=task, headers=crew).status_code == 201
+
+    def item() -> tuple[dict[str, object], bool]:
+        [mine] = [a for a in node.get("/api/v1/mro/due", headers=crew).json()["aircraft"]
+                  if a["aircraft_id"] == aircraft["id"]]  # fmt: skip
+        [found] = [i for i in mine["items"] if i["code"] == "CAP-10C LIPO-3S-5000 s/n B-0042"]
+        return found, mine["airworthy"]
+
+    overdue, airworthy = item()
+    assert overdue["status"] == "red"  # 15 cycles flown with it, never checked
+    assert overdue["remaining_cycles"] == 10 - log["cycles"]
+    assert airworthy is False
+    record = f"/api/v1/aircraft/{aircraft['id']}/maintenance"
+    wrong = node.post(record, json={"task_code": "CAP-10C", "component_id": "nope"}, headers=crew)
+    assert wrong.status_code == 400
+    done = node.post(
+        record, json={"task_code": "CAP-10C", "component_id": pack["id"]}, headers=crew
+    )
+    assert done.status_code == 201, done.text
+    assert done.json()["cycles"] == log["cycles"]  # the battery's counters, recorded
+    checked, airworthy = item()
+    assert checked["status"] == "green"
+    assert checked["remaining_cycles"] == 10
+    assert airworthy is True

@@ -8,10 +8,10 @@ life-limited part becomes a due-list item of its aircraft: due at its life limit
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from dronecoop.mro.due import DueItem, Task, Usage, due_item
+from dronecoop.mro.due import Done, DueItem, Task, Usage, due_item, due_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +99,29 @@ def life_items(
         )
         items.append(due_item(task, None, usage, aircraft_usage.at))
     return items
+
+
+def component_program_items(
+    component: Component,
+    hours: float,
+    cycles: int,
+    tasks: Sequence[Task],
+    done: Iterable[Done],
+    aircraft_usage: Usage,
+    since: datetime,
+) -> list[DueItem]:
+    """A component's own program — the tasks of the "model" that is its part number, e.g.
+    a battery's capacity check every 50 of *its* cycles — counted on its time since new
+    (``hours``, ``cycles``) at its aircraft's rates; each item names the serial."""
+    usage = Usage(
+        at=aircraft_usage.at,
+        hours=hours,
+        cycles=cycles,
+        hours_per_day=aircraft_usage.hours_per_day,
+        cycles_per_day=aircraft_usage.cycles_per_day,
+    )
+    named = f"{component.part_number} s/n {component.serial}"
+    return [
+        replace(item, task=replace(item.task, code=f"{item.task.code} {named}"))
+        for item in due_list(tasks, done, usage, since)
+    ]

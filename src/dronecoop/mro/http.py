@@ -300,7 +300,7 @@ def build_mro_router(
         "POST",
         "/api/v1/aircraft/{aircraft_id}/maintenance",
         AIRCRAFT_MRO_WRITE,
-        "Record a program task done on your aircraft",
+        "Record a program task done on your aircraft (or a component fitted to it)",
     )
     async def done(request: Request, aircraft_id: str) -> Response:
         principal = guard.admit(request, AIRCRAFT_MRO_WRITE)
@@ -309,8 +309,11 @@ def build_mro_router(
         code = body.get("task_code")
         if not isinstance(code, str):
             raise PlanFileError('"task_code" must name a task of the program')
+        component = body.get("component_id")
+        if component is not None and not isinstance(component, str):
+            raise PlanFileError('"component_id" names a component fitted to the aircraft')
         record = await run_in_threadpool(
-            mro.record_done, principal.partner, principal.sub, aircraft_id, code
+            mro.record_done, principal.partner, principal.sub, aircraft_id, code, component
         )
         return OrjsonResponse(
             {"task_code": record.task_code, "at": record.at.isoformat(), "hours": record.hours,

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from dronecoop.fleet.baselines import diff
 from dronecoop.fleet.batteries import BatteryHealth, battery_health
-from dronecoop.fleet.components import Component, Installation, life_items, time_since_new
+from dronecoop.fleet.components import (
+    Component,
+    Installation,
+    component_program_items,
+    life_items,
+    time_since_new,
+)
 from dronecoop.fleet.model import Aircraft, StoredLog, utilisation
 from dronecoop.fleet.service import AircraftNotFound, FleetService
 from dronecoop.mro import workorders
@@ -265,14 +271,32 @@ class MroService:
         self.store.add_task(partner, model.strip(), task, actor=actor)
         return model.strip(), task
 
-    def record_done(self, partner: str, actor: str, aircraft_id: str, task_code: str) -> Done:
+    def record_done(
+        self,
+        partner: str,
+        actor: str,
+        aircraft_id: str,
+        task_code: str,
+        component_id: str | None = None,
+    ) -> Done:
+        """A program task done on the aircraft, or — with ``component_id`` — on one of the
+        components fitted to it, from that part's own program (its counters recorded)."""
         aircraft = self._own(partner, aircraft_id)
-        use = self.fleet.utilisation(aircraft)
-        codes = {t.code for p, m, t in self.store.tasks(partner) if m == aircraft.model}
+        if component_id is None:
+            model = aircraft.model
+            use = self.fleet.utilisation(aircraft)
+            hours, cycles, subject = use.hours, use.cycles, aircraft.id
+        else:
+            fitted = [x for x in self.configuration(aircraft) if x[0].id == component_id]
+            if not fitted:
+                raise PlanningError(f"component {component_id} is not fitted to {aircraft_id}")
+            component, _, hours, cycles = fitted[0]
+            model, subject = component.part_number, component.id
+        codes = {t.code for p, m, t in self.store.tasks(partner) if m == model}
         if task_code not in codes:
-            raise PlanningError(f"{aircraft.model}'s program has no task {task_code!r}")
-        done = Done(task_code, self._clock(), use.hours, use.cycles)
-        self.store.record_done(partner, aircraft.id, done, actor=actor)
+            raise PlanningError(f"{model}'s program has no task {task_code!r}")
+        done = Done(task_code, self._clock(), hours, cycles)
+        self.store.record_done(partner, subject, done, actor=actor)
         return done
 
     def open_defect(
@@ -337,10 +361,21 @@ class MroService:
             hours_per_day=sum(x.airborne_s for x in recent) / 3600 / RATE_WINDOW_DAYS,
             cycles_per_day=sum(x.cycles for x in recent) / RATE_WINDOW_DAYS,
         )
-        tasks = [t for p, m, t in self.store.tasks(aircraft.partner) if m == aircraft.model]
+        programs: dict[str, list[Task]] = {}  # by model: the aircraft's, its parts' numbers
+        for _, model, task in self.store.tasks(aircraft.partner):
+            programs.setdefault(model, []).append(task)
         since = aircraft.opening_as_of or aircraft.created_at or now
-        items = due_list(tasks, self.store.done(aircraft.id), usage, since)
-        fitted = [(c, hours, cycles) for c, _, hours, cycles in self.configuration(aircraft)]
+        items = due_list(
+            programs.get(aircraft.model, []), self.store.done(aircraft.id), usage, since
+        )
+        configuration = self.configuration(aircraft)
+        fitted = [(c, hours, cycles) for c, _, hours, cycles in configuration]
+        for component, spell, hours, cycles in configuration:
+            if component.part_number in programs:  # the part's own program (a battery's)
+                items += component_program_items(
+                    component, hours, cycles, programs[component.part_number],
+                    self.store.done(component.id), usage, spell.installed_at,
+                )  # fmt: skip
         items = soonest_first([*items, *life_items(fitted, usage)])
         defects = self.store.defects(aircraft.id)
         grounding = [
