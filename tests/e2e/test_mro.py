@@ -281,11 +281,15 @@ def test_a_battery_counts_its_cycles_and_its_health_from_the_logs_flown_with_it(
     assert overdue["status"] == "red"  # 15 cycles flown with it, never checked
     assert overdue["remaining_cycles"] == 10 - log["cycles"]
     assert airworthy is False
+    assert overdue["task_code"] == "CAP-10C"  # what to record it done with, on which part
+    assert overdue["component_id"] == pack["id"]
     record = f"/api/v1/aircraft/{aircraft['id']}/maintenance"
     wrong = node.post(record, json={"task_code": "CAP-10C", "component_id": "nope"}, headers=crew)
     assert wrong.status_code == 400
     done = node.post(
-        record, json={"task_code": "CAP-10C", "component_id": pack["id"]}, headers=crew
+        record,
+        json={"task_code": overdue["task_code"], "component_id": overdue["component_id"]},
+        headers=crew,
     )
     assert done.status_code == 201, done.text
     assert done.json()["cycles"] == log["cycles"]  # the battery's counters, recorded

@@ -122,6 +122,11 @@ def component_program_items(
     )
     named = f"{component.part_number} s/n {component.serial}"
     return [
-        replace(item, task=replace(item.task, code=f"{item.task.code} {named}"))
+        replace(
+            item,
+            task=replace(item.task, code=f"{item.task.code} {named}"),
+            component_id=component.id,
+            program_code=item.task.code,
+        )
         for item in due_list(tasks, done, usage, since)
     ]

@@ -83,6 +83,10 @@ class DueItem:
     governed_by: str  # "hours", "cycles" or "days": the one that falls due first
     forecast: datetime | None  # when it falls due at this utilisation (None: not foreseen)
     status: DueStatus
+    # A part's own program task: the part it is on, and the program's task code to record
+    # it done with (``task.code`` then names the part too, for people).
+    component_id: str | None = None
+    program_code: str | None = None
 
 
 def due_item(task: Task, last: Done | None, usage: Usage, since: datetime) -> DueItem:

@@ -83,6 +83,9 @@ def due_json(due: AircraftDue) -> dict[str, Any]:
                 "remaining_days": None if i.remaining_days is None else round(i.remaining_days, 1),
                 "forecast": i.forecast.isoformat() if i.forecast else None,
                 "last_done": i.last_done.at.isoformat() if i.last_done else None,
+                # What to send to /maintenance to record it done:
+                "task_code": i.program_code or i.task.code,
+                "component_id": i.component_id,
             }
             for i in due.items
         ],

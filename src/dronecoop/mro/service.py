@@ -370,11 +370,15 @@ class MroService:
         )
         configuration = self.configuration(aircraft)
         fitted = [(c, hours, cycles) for c, _, hours, cycles in configuration]
-        for component, spell, hours, cycles in configuration:
-            if component.part_number in programs:  # the part's own program (a battery's)
+        for component, _, hours, cycles in configuration:
+            if component.part_number in programs and self.components is not None:
+                # The part's own program (a battery's), its calendar counted from when it
+                # was first fitted anywhere: a refit does not restart the clock.
+                history = self.components.installations(component_id=component.id)
+                first_fitted = min(h.installed_at for h in history)
                 items += component_program_items(
                     component, hours, cycles, programs[component.part_number],
-                    self.store.done(component.id), usage, spell.installed_at,
+                    self.store.done(component.id), usage, first_fitted,
                 )  # fmt: skip
         items = soonest_first([*items, *life_items(fitted, usage)])
         defects = self.store.defects(aircraft.id)
