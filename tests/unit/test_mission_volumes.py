@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, Polygon
 
@@ -62,6 +62,16 @@ waypoints = st.lists(
 
 
 @given(route=waypoints, speed=st.floats(3.0, 25.0), rtl=st.booleans())
+@example(  # out to a waypoint and straight back: GEOS's buffer of that line lost its end cap
+    route=[
+        (0.0, 0.001, 20.0),
+        (0.0, 0.0, 20.0),
+        (0.0, -0.0047199831338116775, 20.0),
+        (0.0, -0.00390625, 20.0),
+    ],
+    speed=9.0,
+    rtl=True,
+)
 @settings(max_examples=60, deadline=None)
 def test_every_planned_position_lies_inside_a_volume_at_its_time(
     route: list[tuple[float, float, float]], speed: float, rtl: bool

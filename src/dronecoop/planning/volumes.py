@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import shapely
 from pyproj import Transformer
-from shapely.geometry import LineString, Point, Polygon
+from shapely.geometry import MultiLineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from dronecoop.airspace.geo import LatLng, PolygonOutline, Volume4D
@@ -188,8 +188,7 @@ def _survey_volume(
     """The survey's polygon joined with the path actually flown over it (turns may
     overshoot the polygon), buffered by the lateral margin, for the whole sweep."""
     area = Polygon([frame.to_local(lat, lng) for lat, lng in survey.polygon]).buffer(0)
-    xy = [frame.to_local(p.lat_deg, p.lng_deg) for p in group]
-    path = LineString(xy) if len(set(xy)) > 1 else Point(xy[0])
+    path = _path_shape([frame.to_local(p.lat_deg, p.lng_deg) for p in group])
     return _bounded_volume(shapely.union(area, path), group, margins, frame)
 
 
@@ -214,9 +213,19 @@ def _cut_long_legs(
 
 
 def _volume(group: Sequence[FlightPoint], margins: Margins, frame: LocalFrame) -> Volume4D:
-    xy = [frame.to_local(p.lat_deg, p.lng_deg) for p in group]
-    path = LineString(xy) if len(set(xy)) > 1 else Point(xy[0])
+    path = _path_shape([frame.to_local(p.lat_deg, p.lng_deg) for p in group])
     return _bounded_volume(path, group, margins, frame)
+
+
+def _path_shape(xy: Sequence[tuple[float, float]]) -> BaseGeometry:
+    """The path through ``xy`` as its separate legs (a point if it never moves).
+
+    GEOS buffers a single line that doubles back on itself (out to a waypoint and back
+    along the same track) wrongly: it can drop the far end cap, leaving the waypoint
+    outside the volume. The legs as a MultiLineString are buffered one by one and united.
+    """
+    legs = [leg for leg in itertools.pairwise(xy) if leg[0] != leg[1]]
+    return MultiLineString(legs) if legs else Point(xy[0])
 
 
 def _bounded_volume(
