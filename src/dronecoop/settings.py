@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         description="Web origins allowed to call the API from a browser; none by default.",
     )
     cleanup_interval_s: float = 60.0
+    opentelemetry: bool = Field(
+        default=False,
+        description="Let FastAPI trace requests and record metrics through the OpenTelemetry "
+        "providers the process configures (e.g. under opentelemetry-instrument).",
+    )
     audit_seal_interval_s: float = Field(
         default=1.0, description="How often pending audit events are linked into the chain."
     )

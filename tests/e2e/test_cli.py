@@ -109,3 +109,24 @@ def test_partners_commands_list_show_visibility_and_make_keys(tmp_path: Path) ->
     assert "no (404)" in seen.output
     bad = runner.invoke(app, ["partners", "visibility", "--kind", "gossip", "--owner", "x"])
     assert bad.exit_code == 2
+
+
+def test_a_served_app_keeps_its_own_objects_out_of_the_collectors_reach(
+    tmp_path: Path, public_key_file: Path
+) -> None:
+    # Full collections that walk every module and route stalled each worker ~100 ms.
+    import gc
+
+    from dronecoop.app import create_served_app
+    from dronecoop.settings import Settings
+
+    settings = Settings(
+        db_url=f"sqlite:///{tmp_path / 'hub.sqlite3'}", auth_public_key_files=[public_key_file]
+    )
+    gc.unfreeze()
+    try:
+        app_ = create_served_app(settings)
+        assert gc.get_freeze_count() > 0
+        assert app_.state.dss is not None
+    finally:
+        gc.unfreeze()

@@ -773,6 +773,8 @@ def test_intersecting_subscriptions_are_returned_as_subscribers_with_bumped_indi
     assert set(by_url) == {USS1_URL, USS2_URL}
     # The caller's own new implicit subscription is included too.
     assert _subscribers(body) == {watcher: 1, ref["subscription_id"]: 1}
+    r = client.get(f"{SUBS}/{ref['subscription_id']}", headers=auth(signing_key, "uss1"))
+    assert r.json()["subscription"]["notification_index"] == 1  # as stored
 
     r = _put(client, signing_key, "uss1", oir_body(), oid, ref["ovn"])
     assert r.status_code == 200, r.text

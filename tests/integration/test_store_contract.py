@@ -157,6 +157,37 @@ def test_notifying_bumps_only_interested_subscriptions_and_ignores_altitude(
     assert for_constraints == [("constraints-only", "https://constraints-only.example", 1)]
 
 
+def test_subscriptions_written_in_the_notifying_transaction_are_notified_like_stored_ones(
+    store: SqlAirspaceStore,
+) -> None:
+    # PostgreSQL queues new rows and sends them with the notifying UPDATE, which cannot see
+    # them; the store must bump them itself, exactly as the UPDATE would, and only once.
+    # Twelve subscriptions overflow the queue (bulk writers flush as they go) mid-way.
+    area = fp({1, 2})
+    subs = [
+        subscription("touching", fp({2}, start=T0 - HOUR)),  # ends as the area starts
+        subscription("later", fp({1}, start=T0 + 2 * HOUR)),
+        subscription("constraints-only", fp({1}), for_ops=False, for_cr=True),
+        subscription("elsewhere", fp({9})),
+        *(subscription(f"s{i:02d}", fp({1, 100 + i})) for i in range(8)),
+    ]
+    expected = {"touching", *(f"s{i:02d}" for i in range(8))}
+
+    def work(tx: SqlAirspaceTx) -> list[tuple[SubscriptionID, str, int]]:
+        for sub in subs:
+            tx.put_subscription(sub, None)
+        return tx.notify_subscriptions(area, for_constraints=False)
+
+    notices = store.write(work)
+    assert notices == sorted((s, f"https://{s}.example", 1) for s in expected)
+    stored = store.read(lambda tx: {s.id: tx.get_subscription(s.id) for s in subs})
+    assert {k: v.notification_index for k, v in stored.items() if v} == {
+        s.id: int(s.id in expected) for s in subs
+    }
+    again = store.write(lambda tx: tx.notify_subscriptions(area, for_constraints=False))
+    assert again == sorted((s, f"https://{s}.example", 2) for s in expected)
+
+
 def test_dependents_of_a_subscription_are_listed_in_id_order(store: SqlAirspaceStore) -> None:
     sub_id = SubscriptionID("s")
 

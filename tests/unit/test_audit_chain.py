@@ -152,3 +152,21 @@ def test_any_single_field_change_anywhere_is_detected(
 )
 def test_digests_do_not_depend_on_key_or_set_order(value: object, same: object) -> None:
     assert digest_of(value) == digest_of(same)
+
+
+def test_an_event_digest_is_the_one_chains_sealed_earlier_hold() -> None:
+    # Pinned (the value the implementation before the orjson fast path gave): a change to
+    # how events are digested would break every chain already sealed.
+    ev = AuditEvent(
+        partner="rok-army",
+        actor="planner-7",
+        action="dss.operational_intent.create",
+        target_kind="operational_intent",
+        target_id="id-7",
+        before_digest=None,
+        after_digest="ab" * 32,
+        at=datetime(2030, 5, 1, 9, 0, 0, 123456, tzinfo=UTC),
+    )
+    assert event_digest(ev).hex() == (
+        "d2190c722eb36fd9df3ed294d72e0e32926d0b7402f153bbf055ed213626b10a"
+    )

@@ -346,8 +346,11 @@ class DssService:
         footprint = request.extents.footprint()
 
         def work(tx: AirspaceTx) -> OperationalIntentChange:
-            old, own_availability = tx.get_operational_intent_for_write(entity_id, caller.manager)
-            tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
+            # A create locks its cells in the read's round trip; an update needs the stored
+            # extents first, then locks old and new cells together (ascending, no deadlock).
+            old, own_availability = tx.get_operational_intent_for_write(
+                entity_id, caller.manager, lock_cells=footprint.cells if ovn is None else ()
+            )
             if old is not None:
                 if not caller.manages(old):
                     raise _not_owner("OperationalIntent", old.manager, caller, "modify")
@@ -357,6 +360,7 @@ class DssService:
                 raise BadRequest(
                     f"OperationalIntent does not exist and therefore is not version {ovn}"
                 )
+            tx.lock_cells(footprint.cells | (old.footprint.cells if old else frozenset()))
             version = old.version + 1 if old else 1
             previous_sub = (
                 tx.get_subscription(old.subscription_id) if old and old.subscription_id else None
@@ -415,13 +419,13 @@ class DssService:
             tx.put_operational_intent(ref, old)
             if remove_previous and previous_sub is not None:
                 tx.delete_subscription(previous_sub.id)
+            verb = "create" if old is None else "update"
+            _audit(tx, caller, f"operational_intent.{verb}", ref.id, old, ref, now)
             touched = [footprint] if old is None else [footprint, old.footprint]
             subscribers = _notify(tx, touched, for_constraints=False)
             availability: dict[str, UssAvailability] = (
                 {ref.manager: own_availability} if own_availability else {}
             )
-            verb = "create" if old is None else "update"
-            _audit(tx, caller, f"operational_intent.{verb}", ref.id, old, ref, now)
             return OperationalIntentChange(ref, subscribers, Availabilities(availability))
 
         return self._store.write(work)
@@ -517,11 +521,11 @@ class DssService:
                 and sub.implicit
                 and tx.dependent_operational_intents(sub.id) == [entity_id]
             )
+            _audit(tx, caller, "operational_intent.delete", old.id, old, None, self._clock())
             subscribers = _notify(tx, [old.footprint], for_constraints=False)
             tx.delete_operational_intent(entity_id)
             if remove_sub and sub is not None:
                 tx.delete_subscription(sub.id)
-            _audit(tx, caller, "operational_intent.delete", old.id, old, None, self._clock())
             return OperationalIntentChange(old, subscribers, _known_availabilities([old]))
 
         return self._store.write(work)
@@ -602,9 +606,9 @@ class DssService:
             if old.ovn != ovn:
                 raise _stale(old.ovn, ovn)
             tx.lock_cells(old.footprint.cells)
+            _audit(tx, caller, "constraint.delete", old.id, old, None, self._clock())
             subscribers = _notify(tx, [old.footprint], for_constraints=True)
             tx.delete_constraint(entity_id)
-            _audit(tx, caller, "constraint.delete", old.id, old, None, self._clock())
             return ConstraintChange(old, subscribers)
 
         return self._store.write(work)

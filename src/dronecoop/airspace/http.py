@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from uas_standards.astm.f3548.v21 import api
 
@@ -52,6 +51,7 @@ from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
 from dronecoop.web.guard import Guard
 from dronecoop.web.responses import OrjsonResponse, standard_error
+from dronecoop.web.threads import run_in_threadpool
 
 PREFIX = "/dss/v1"
 

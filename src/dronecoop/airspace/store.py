@@ -43,11 +43,13 @@ class AirspaceTx(Protocol):
     ) -> OperationalIntentRef | None: ...
 
     def get_operational_intent_for_write(
-        self, entity_id: EntityID, manager: str
+        self, entity_id: EntityID, manager: str, *, lock_cells: Iterable[int] = ()
     ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
         """The stored intent, locked until commit, and ``manager``'s recorded availability.
 
         One read where a writer needs both (the reply reports the writer's availability).
+        ``lock_cells`` are locked first, as ``lock_cells`` would, in the same round trip: a
+        create knows its cells before it reads (a later read sees what the lock waited for).
         """
 
     def search_operational_intents(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -29,6 +28,7 @@ from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityP
 from dronecoop.trust.roles import Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 AIRCRAFT_READ = RoutePolicy(any_of=(Permission.FLEET_READ,), record_kind=RecordKind.AIRCRAFT)
 AIRCRAFT_WRITE = RoutePolicy(any_of=(Permission.FLEET_WRITE,), writes=True)

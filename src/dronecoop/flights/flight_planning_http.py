@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from uas_standards.interuss.automated_testing.flight_planning.v1 import api
 from uas_standards.interuss.automated_testing.flight_planning.v1.constants import Scope
@@ -42,6 +41,7 @@ from dronecoop.trust.policy import RoutePolicy
 from dronecoop.trust.releasability import RecordKind
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 PREFIX = "/flight_planning/v1"
 DIRECTOR = RoutePolicy(any_of=(Scope.DirectAutomatedTest.value,), writes=True)

@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -29,6 +28,7 @@ from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityP
 from dronecoop.trust.roles import Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 PREFIX = "/api/v1/flights"
 READ = RoutePolicy(any_of=(Permission.FLIGHTS_READ,), record_kind=RecordKind.FLIGHT)

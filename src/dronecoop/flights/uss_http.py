@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from uas_standards.astm.f3548.v21 import api
 
@@ -38,6 +37,7 @@ from dronecoop.trust.roles import (
 )
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 PREFIX = "/uss/v1"
 DETAILS = RoutePolicy(any_of=(STRATEGIC_COORDINATION,), record_kind=RecordKind.FLIGHT)

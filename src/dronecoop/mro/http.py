@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -26,6 +25,7 @@ from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityP
 from dronecoop.trust.roles import Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 MRO_READ = RoutePolicy(any_of=(Permission.MRO_READ,))
 MRO_WRITE = RoutePolicy(any_of=(Permission.MRO_WRITE,), writes=True)

@@ -135,12 +135,32 @@ def _footprint_values(fp: Footprint) -> tuple[Any, ...]:
 
 
 @functools.cache
+def _audit_insert_sql(n_values: int) -> str:
+    return f"INSERT INTO audit_pending ({AUDIT_COLUMNS}) VALUES ({', '.join('?' * n_values)})"
+
+
+@functools.cache
 def _write_sql(table: str, cols: str) -> tuple[str, str]:
     """INSERT and UPDATE-by-id statements for ``table``'s ``cols`` (id first), built once."""
     names = [c.strip() for c in cols.split(",")]
     insert = f"INSERT INTO {table} ({cols}) VALUES ({','.join('?' * len(names))})"
     update = f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in names[1:])} WHERE id = ?"
     return insert, update
+
+
+_SUB_NOTIFICATION_INDEX = 4  # in _SUB_COLS
+
+
+def _interested(sub: Subscription, area: Footprint, for_constraints: bool) -> bool:
+    """Whether ``notify_subscriptions(area)`` selects ``sub`` (its SQL, over one row)."""
+    wants = sub.notify_for_constraints if for_constraints else sub.notify_for_operational_intents
+    fp = sub.footprint
+    return (
+        wants
+        and not fp.cells.isdisjoint(area.cells)
+        and to_us(fp.time_end) >= to_us(area.time_start)
+        and to_us(fp.time_start) <= to_us(area.time_end)
+    )
 
 
 def _previous_footprint(
@@ -204,6 +224,9 @@ class SqlAirspaceTx:
         # PostgreSQL: INSERTs of new rows wait here and go out as one statement just before
         # the next statement or the commit (each statement costs ~40 us of client CPU).
         self._pending: list[tuple[str, list[Any]]] = []
+        # Subscriptions among the queued INSERTs, with their queued parameters: a
+        # notification sent in the same statement cannot see them (``notify_subscriptions``).
+        self._pending_subs: list[tuple[Subscription, list[Any]]] = []
         self._audit: list[AuditEvent] = []
 
     # -- SQL dialect ---------------------------------------------------------------------
@@ -225,16 +248,41 @@ class SqlAirspaceTx:
     def flush(self) -> None:
         """Send the queued statements: one alone, several as CTEs of one statement."""
         pending, self._pending = self._pending, []
+        self._pending_subs.clear()
         if len(pending) == 1:
             self._exec(*pending[0])
         elif pending:
             ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(pending))
             self._exec(f"WITH {ctes} SELECT 1", [p for _, params in pending for p in params])
 
+    def _exec_with_pending(self, sql: str, params: list[Any]) -> Any:
+        """Run ``sql`` (PostgreSQL, a data-modifying statement with RETURNING) together with
+        the queued INSERTs as CTEs of one statement: one round trip instead of two.
+
+        Every part of a statement sees the same snapshot, so ``sql`` does not see the rows
+        queued beside it; callers whose ``sql`` would have read them must allow for that.
+        """
+        pending, self._pending = self._pending, []
+        self._pending_subs.clear()
+        ctes = [f"w{i} AS ({q})" for i, (q, _) in enumerate(pending)]
+        ctes.append(f"main AS ({sql})")
+        values = [p for _, ps in pending for p in ps] + params
+        self._cursor.execute(
+            f"WITH {', '.join(ctes)} SELECT * FROM main".replace("?", "%s"), values
+        )
+        return self._cursor
+
     # -- audit ---------------------------------------------------------------------------
     def audit(self, event: AuditEvent) -> None:
-        """Record ``event`` for the audit chain, committed with this transaction."""
-        self._audit.append(event)
+        """Record ``event`` for the audit chain, committed with this transaction.
+
+        PostgreSQL queues its INSERT at once, to ride with the next statement.
+        """
+        if self._postgres:
+            values = list(audit_values(event))
+            self._defer(_audit_insert_sql(len(values)), values)
+        else:
+            self._audit.append(event)
 
     def finish(self) -> None:
         """Before commit: write the audit events and send every queued statement.
@@ -246,12 +294,7 @@ class SqlAirspaceTx:
         """
         for event in self._audit:
             values = list(audit_values(event))
-            marks = ", ".join("?" * len(values))
-            sql = f"INSERT INTO audit_pending ({AUDIT_COLUMNS}) VALUES ({marks})"
-            if self._postgres:
-                self._defer(sql, values)
-            else:
-                self._exec(sql, values)
+            self._exec(_audit_insert_sql(len(values)), values)
         self._audit.clear()
         self.flush()
 
@@ -322,21 +365,24 @@ class SqlAirspaceTx:
         values: tuple[Any, ...],
         footprint: Footprint,
         previous: Footprint | None,
-    ) -> None:
+    ) -> list[Any] | None:
+        """Write the row and its cells; on PostgreSQL a new row's INSERT is queued and its
+        parameters (a list the caller may still amend) returned."""
         entity_id = values[0]
         cells = footprint.cells
         start_us, end_us = to_us(footprint.time_start), to_us(footprint.time_end)
         cells_table = f"{table[:-1]}_cells"
         insert_sql, update_sql = _write_sql(table, cols)
         if previous is None and self._postgres:
-            self._defer(insert_sql, list(values))
+            row = list(values)
+            self._defer(insert_sql, row)
             if cells:
                 self._defer(
                     f"INSERT INTO {cells_table} (cell_id, entity_id, time_start_us, time_end_us) "
                     "SELECT unnest(CAST(? AS bigint[])), ?, ?, ?",
                     [_bigint_array(cells), entity_id, start_us, end_us],
                 )
-            return
+            return row
         if previous is None:
             self._exec(insert_sql, values)
             old_cells: frozenset[int] = frozenset()
@@ -372,6 +418,7 @@ class SqlAirspaceTx:
                     "VALUES (?, ?, ?, ?)",
                     [(cell, entity_id, start_us, end_us) for cell in sorted(added)],
                 )
+        return None
 
     def _delete(self, table: str, entity_id: str) -> None:
         self._exec(f"DELETE FROM {table[:-1]}_cells WHERE entity_id = ?", [entity_id])
@@ -385,18 +432,31 @@ class SqlAirspaceTx:
         return None if row is None else _op_from_row(row)
 
     def get_operational_intent_for_write(
-        self, entity_id: EntityID, manager: str
+        self, entity_id: EntityID, manager: str, *, lock_cells: Iterable[int] = ()
     ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
         cols = _OI_SELECT.split(" FROM ")[0]
+        params: list[Any] = [entity_id, manager]
+        locks = ""
+        one = "(SELECT 1) one"
         if self._postgres:
             source = f"LEFT JOIN LATERAL (SELECT * FROM {_OI} WHERE id = ? FOR UPDATE) o ON true"
+            to_lock = sorted(set(lock_cells) - self._locked_cells)
+            if to_lock:
+                # The locks are taken (in ascending order) before the row is read.
+                self._locked_cells.update(to_lock)
+                locks = (
+                    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(c) "
+                    "FROM unnest(CAST(? AS bigint[])) AS c) "
+                )
+                one = "(SELECT count(*) FROM l) one"
+                params.insert(0, _bigint_array(to_lock))
         else:
             source = f"LEFT JOIN {_OI} o ON o.id = ?"
         row = self._exec(
-            f"{cols}, me.availability FROM (SELECT 1) one {source} "
+            f"{locks}{cols}, me.availability FROM {one} {source} "
             "LEFT JOIN scd_uss_availability a ON a.uss_id = o.manager "
             "LEFT JOIN scd_uss_availability me ON me.uss_id = ?",
-            [entity_id, manager],
+            params,
         ).fetchone()
         own = UssAvailability(row[15]) if row[15] else None
         return (None if row[0] is None else _op_from_row(row)), own
@@ -482,7 +542,10 @@ class SqlAirspaceTx:
             to_us(sub.updated_at),
             sub.partner,
         )
-        self._put(_SUB, _SUB_COLS, values, sub.footprint, _previous_footprint(previous))
+        queued = self._put(_SUB, _SUB_COLS, values, sub.footprint, _previous_footprint(previous))
+        # Still queued unless a full queue was flushed right after it (a bulk writer).
+        if queued is not None and any(params is queued for _, params in self._pending):
+            self._pending_subs.append((sub, queued))
 
     def delete_subscription(self, subscription_id: SubscriptionID) -> None:
         self._delete(_SUB, subscription_id)
@@ -497,13 +560,24 @@ class SqlAirspaceTx:
         conditions, params = self._area_filter(_SUB, ignoring_altitude)
         # PostgreSQL: lock the rows in id order first, so concurrent notifiers never deadlock.
         lock = " ORDER BY o.id FOR UPDATE" if self._postgres else ""
-        rows = self._exec(
+        sql = (
             f"UPDATE {_SUB} SET notification_index = notification_index + 1 WHERE id IN "
             f"(SELECT o.id FROM {_SUB} o WHERE o.{flag} AND {' '.join(conditions)}{lock}) "
-            "RETURNING id, uss_base_url, notification_index",
-            params,
-        ).fetchall()
-        return sorted((SubscriptionID(r[0]), r[1], r[2]) for r in rows)
+            "RETURNING id, uss_base_url, notification_index"
+        )
+        if not self._pending:
+            rows = self._exec(sql, params).fetchall()
+            return sorted((SubscriptionID(r[0]), r[1], r[2]) for r in rows)
+        # The queued INSERTs go out in this statement, which cannot see their rows: bump
+        # the queued subscriptions that qualify here, as the UPDATE would have.
+        notices: list[tuple[SubscriptionID, str, int]] = []
+        for sub, queued in self._pending_subs:
+            if _interested(sub, area, for_constraints):
+                queued[_SUB_NOTIFICATION_INDEX] = sub.notification_index + 1
+                notices.append((sub.id, sub.uss_base_url, sub.notification_index + 1))
+        rows = self._exec_with_pending(sql, params).fetchall()
+        notices += [(SubscriptionID(r[0]), r[1], r[2]) for r in rows]
+        return sorted(notices)
 
     def dependent_operational_intents(self, subscription_id: SubscriptionID) -> list[EntityID]:
         rows = self._exec(

@@ -25,10 +25,6 @@ AUDIT_COLUMNS = "at_us, partner, actor, action, target_kind, target_id, before_d
 _READ_BATCH = 5000
 SEAL_BATCH = 5000
 _NAMES = [c.strip() for c in AUDIT_COLUMNS.split(",")]
-_INSERT_SEALED = text(
-    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "  # noqa: S608 - constant SQL
-    f"VALUES (:seq, :hash, {', '.join(':' + n for n in _NAMES)})"
-)
 
 
 def audit_values(event: AuditEvent) -> tuple[Any, ...]:
@@ -139,10 +135,16 @@ class SqlAuditLog(SqlRepository):
             seq, previous = int(head[0]), bytes(head[1])
             sealed = []
             for row in rows:
-                event = _event(row[1:])
-                seq, previous = seq + 1, chain(previous, event_digest(event))
-                sealed.append({"seq": seq, "hash": previous, **_event_params(event)})
-            conn.execute(_INSERT_SEALED, sealed)
+                seq, previous = seq + 1, chain(previous, event_digest(_event(row[1:])))
+                sealed.append((seq, previous, *row[1:]))
+            # The driver's own executemany (psycopg pipelines it): a third of the CPU of
+            # SQLAlchemy's, on a path that runs for every audited write.
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            marks = ", ".join(["?" if self._sqlite else "%s"] * (2 + len(_NAMES)))
+            cursor.executemany(
+                f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) VALUES ({marks})",  # noqa: S608
+                sealed,
+            )
             ids = [int(r[0]) for r in rows]
             if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
                 conn.execute(text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]})

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
@@ -30,6 +30,7 @@ from dronecoop.trust.releasability import RecordKind, RecordMeta, ReleasabilityP
 from dronecoop.trust.roles import Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 
 PREFIX = "/api/v1"
 FEED_POLL_S = 0.5  # how often a live feed looks for news

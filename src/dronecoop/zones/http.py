@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from dronecoop.airspace import wire
@@ -27,6 +26,7 @@ from dronecoop.trust.releasability import RecordKind
 from dronecoop.trust.roles import CONSTRAINT_MANAGEMENT, CONSTRAINT_PROCESSING, Permission
 from dronecoop.web.guard import Guard, guarded_routes
 from dronecoop.web.responses import OrjsonResponse
+from dronecoop.web.threads import run_in_threadpool
 from dronecoop.zones.formats import zones_from_ed269, zones_from_geojson
 from dronecoop.zones.model import Zone, ZoneDraft
 from dronecoop.zones.service import ZoneService

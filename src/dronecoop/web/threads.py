@@ -1,0 +1,42 @@
+"""Blocking work (the stores' transactions) run off the event loop, on a thread pool.
+
+Starlette's ``run_in_threadpool`` goes through anyio's worker threads and capacity
+limiter: ~48 us of CPU per call on the bench machine, against ~18 us for the event loop's
+own ``run_in_executor`` (8 tasks hopping at once under uvloop). Every DSS request makes
+one such call, so the cheaper one is used everywhere.
+Context variables are not carried into the thread (nothing here uses them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MAX_THREADS = 40  # as anyio's default limiter: requests waiting on the database at once
+
+_executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(MAX_THREADS, thread_name_prefix="dronecoop-io")
+    return _executor
+
+
+async def run_in_threadpool(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await`` ``func(*args, **kwargs)`` run on a worker thread."""
+    loop = asyncio.get_running_loop()
+    if kwargs:
+        return await loop.run_in_executor(_pool(), functools.partial(func, *args, **kwargs))
+    return await loop.run_in_executor(_pool(), func, *args)
