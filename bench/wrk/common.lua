@@ -175,11 +175,45 @@ function M.done(summary, latency, requests)
   ))
 end
 
+-- Paced traffic (BENCH_RATE requests/s over all threads): an open-loop schedule, each
+-- thread sending at BENCH_RATE / BENCH_THREADS on whichever connection is free. A request
+-- whose slot has passed (every connection busy) goes at once, so the achieved rate shows
+-- whether the server kept up; latencies then measure service plus queueing at that load,
+-- not the queue of a closed loop running flat out.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } dronecoop_timespec;
+int clock_gettime(int clock_id, dronecoop_timespec *tp);
+]]
+local now_ts = ffi.new("dronecoop_timespec")
+
+function M.now()
+  ffi.C.clock_gettime(1, now_ts) -- CLOCK_MONOTONIC
+  return tonumber(now_ts.tv_sec) + tonumber(now_ts.tv_nsec) * 1e-9
+end
+
+function M.delay()
+  local now = M.now()
+  if next_slot == nil then
+    -- Threads start their schedules staggered across one interval.
+    next_slot = now + slot_interval * tid / nthreads
+  end
+  local wait = next_slot - now
+  next_slot = math.max(next_slot, now - slot_interval) + slot_interval
+  if wait <= 0 then return 0 end
+  return wait * 1000
+end
+
 -- Install the hooks every script shares.
 function M.install()
   setup = M.setup
   response = M.response
   done = M.done
+  local rate = M.env_number("BENCH_RATE", 0)
+  if rate > 0 then
+    slot_interval = M.env_number("BENCH_THREADS", 1) / rate
+    delay = M.delay
+  end
 end
 
 return M
