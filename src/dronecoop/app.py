@@ -28,6 +28,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from dronecoop import __version__
 from dronecoop.airspace.dss import DssService
@@ -449,6 +450,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 app.router.add_route(
                     route.path, route.endpoint, methods=route.methods, include_in_schema=False
                 )
+                served = app.router.routes[-1]
+                assert isinstance(served, Route)
+                # Starlette answers HEAD wherever there is a GET; the DSS API (and FastAPI's
+                # routes before) does not: 405, as the InterUSS DSS.
+                served.methods = (served.methods or set()) - ({"HEAD"} - (route.methods or set()))
         app.include_router(dss_router)
     flight_store = SqlFlightStore(settings.db_url, shared_engine)
     zone_store = SqlZoneStore(settings.db_url, shared_engine)

@@ -123,6 +123,7 @@ def test_a_served_app_keeps_its_own_objects_out_of_the_collectors_reach(
     settings = Settings(
         db_url=f"sqlite:///{tmp_path / 'hub.sqlite3'}", auth_public_key_files=[public_key_file]
     )
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
         app_ = create_served_app(settings)
@@ -130,3 +131,4 @@ def test_a_served_app_keeps_its_own_objects_out_of_the_collectors_reach(
         assert app_.state.dss is not None
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)

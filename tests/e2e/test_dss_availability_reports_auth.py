@@ -402,6 +402,10 @@ def test_unknown_routes_and_methods_keep_the_standard_error_shape(
     assert_error(client.get(f"{DSS}/no_such_resource", headers=h), 404)
     r = client.post(f"{DSS}/operational_intent_references/{new_id()}", json={}, headers=h)
     assert_error(r, 405)
+    # The standard's GETs have no HEAD (Starlette would add one to a plain route).
+    for resource in ("operational_intent_references", "constraint_references", "subscriptions"):
+        r = client.head(f"{DSS}/{resource}/{new_id()}", headers=h)
+        assert r.status_code == 405, (resource, r.status_code)
 
 
 def test_the_bearer_scheme_is_case_insensitive(

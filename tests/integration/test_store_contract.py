@@ -318,3 +318,62 @@ def test_connections_the_server_dropped_are_replaced_without_an_error(db_url: st
         assert [r.id for r in found] == ["after", "k0", "k1", "k2", "k3"]
     finally:
         store.close()
+
+
+def test_a_create_of_an_existing_id_waits_behind_its_update_without_a_deadlock(
+    db_url: str,
+) -> None:
+    """A create takes its cell locks in the read's round trip; the entity's row lock must
+    still come first, as for every writer of an existing entity, or a create re-sent for
+    an id that exists and an update of it lock in opposite orders (a deadlock, found only
+    after PostgreSQL's 1 s deadlock_timeout)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: there is no lock order to get wrong")
+    import threading
+    import time
+
+    store = SqlAirspaceStore.from_url(db_url)
+    cells = {10, 11, 12}
+    existing = EntityID("x")
+    store.write(lambda tx: tx.put_operational_intent(intent(existing, fp(cells)), None))
+    updater_holds_row = threading.Event()
+    creator_started = threading.Event()
+    took: dict[str, float] = {}
+    attempts: list[str] = []
+
+    def update() -> None:  # an update: the row first, then (later) its cells
+        def work(tx: SqlAirspaceTx) -> None:
+            tx.get_operational_intent_for_write(existing, "uss1")
+            updater_holds_row.set()
+            creator_started.wait(5)
+            time.sleep(0.3)  # the create is waiting by now
+            tx.lock_cells(cells)
+
+        t0 = time.monotonic()
+        store.write(work)
+        took["update"] = time.monotonic() - t0
+
+    def create() -> None:  # a create of the same id over the same cells
+        updater_holds_row.wait(5)
+
+        def work(tx: SqlAirspaceTx) -> bool:
+            attempts.append("create")
+            creator_started.set()
+            old, _ = tx.get_operational_intent_for_write(existing, "uss1", lock_cells=cells)
+            return old is not None
+
+        t0 = time.monotonic()
+        assert store.write(work)  # it finds the intent (and the DSS would answer 409)
+        took["create"] = time.monotonic() - t0
+
+    try:
+        threads = [threading.Thread(target=update), threading.Thread(target=create)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert set(took) == {"update", "create"}
+        assert attempts == ["create"]  # never rolled back as a deadlock victim
+        assert max(took.values()) < 0.9, took
+    finally:
+        store.close()

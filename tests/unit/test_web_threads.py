@@ -41,3 +41,15 @@ def test_many_requests_wait_on_the_pool_at_once_without_blocking_the_loop() -> N
         return [int(ok) for ok in await asyncio.gather(*waiting)]
 
     assert asyncio.run(main()) == [1] * 8
+
+
+def test_the_requests_context_variables_reach_the_thread() -> None:
+    import contextvars
+
+    span: contextvars.ContextVar[str] = contextvars.ContextVar("span", default="none")
+
+    async def main() -> str:
+        span.set("request-42")
+        return await run_in_threadpool(span.get)
+
+    assert asyncio.run(main()) == "request-42"

@@ -436,24 +436,28 @@ class SqlAirspaceTx:
     ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
         cols = _OI_SELECT.split(" FROM ")[0]
         params: list[Any] = [entity_id, manager]
-        locks = ""
-        one = "(SELECT 1) one"
+        head, one = "", "(SELECT 1) one"
         if self._postgres:
             source = f"LEFT JOIN LATERAL (SELECT * FROM {_OI} WHERE id = ? FOR UPDATE) o ON true"
             to_lock = sorted(set(lock_cells) - self._locked_cells)
             if to_lock:
-                # The locks are taken (in ascending order) before the row is read.
+                # Row lock first, then the cells (ascending), as every writer of an existing
+                # entity takes them: a create of an id that exists racing its update or
+                # delete must not wait in the opposite order (a deadlock, found after 1 s).
+                # The filter's sub-select runs before the first lock is projected.
                 self._locked_cells.update(to_lock)
-                locks = (
-                    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(c) "
-                    "FROM unnest(CAST(? AS bigint[])) AS c) "
+                head = (
+                    f"WITH r AS MATERIALIZED (SELECT * FROM {_OI} WHERE id = ? FOR UPDATE), "
+                    "l AS MATERIALIZED (SELECT pg_advisory_xact_lock(c) "
+                    "FROM unnest(CAST(? AS bigint[])) AS c WHERE (SELECT count(*) FROM r) >= 0) "
                 )
                 one = "(SELECT count(*) FROM l) one"
-                params.insert(0, _bigint_array(to_lock))
+                source = "LEFT JOIN r o ON true"
+                params.insert(1, _bigint_array(to_lock))
         else:
             source = f"LEFT JOIN {_OI} o ON o.id = ?"
         row = self._exec(
-            f"{locks}{cols}, me.availability FROM {one} {source} "
+            f"{head}{cols}, me.availability FROM {one} {source} "
             "LEFT JOIN scd_uss_availability a ON a.uss_id = o.manager "
             "LEFT JOIN scd_uss_availability me ON me.uss_id = ?",
             params,
