@@ -90,13 +90,7 @@ def life_items(
             cycles=component.life_cycles,
             critical=True,
         )
-        usage = Usage(
-            at=aircraft_usage.at,
-            hours=hours,
-            cycles=cycles,
-            hours_per_day=aircraft_usage.hours_per_day,
-            cycles_per_day=aircraft_usage.cycles_per_day,
-        )
+        usage = replace(aircraft_usage, hours=hours, cycles=cycles)  # the part's, at its rates
         items.append(due_item(task, None, usage, aircraft_usage.at))
     return items
 
@@ -113,13 +107,7 @@ def component_program_items(
     """A component's own program — the tasks of the "model" that is its part number, e.g.
     a battery's capacity check every 50 of *its* cycles — counted on its time since new
     (``hours``, ``cycles``) at its aircraft's rates; each item names the serial."""
-    usage = Usage(
-        at=aircraft_usage.at,
-        hours=hours,
-        cycles=cycles,
-        hours_per_day=aircraft_usage.hours_per_day,
-        cycles_per_day=aircraft_usage.cycles_per_day,
-    )
+    usage = replace(aircraft_usage, hours=hours, cycles=cycles)
     named = f"{component.part_number} s/n {component.serial}"
     return [
         replace(
