@@ -247,13 +247,12 @@ class SqlAirspaceTx:
 
     def flush(self) -> None:
         """Send the queued statements: one alone, several as CTEs of one statement."""
-        pending, self._pending = self._pending, []
-        self._pending_subs.clear()
-        if len(pending) == 1:
+        if len(self._pending) == 1:
+            pending, self._pending = self._pending, []
+            self._pending_subs.clear()
             self._exec(*pending[0])
-        elif pending:
-            ctes = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(pending))
-            self._exec(f"WITH {ctes} SELECT 1", [p for _, params in pending for p in params])
+        elif self._pending:
+            self._exec_with_pending("SELECT 1", [])
 
     def _exec_with_pending(self, sql: str, params: list[Any]) -> Any:
         """Run ``sql`` (PostgreSQL, a data-modifying statement with RETURNING) together with
