@@ -865,7 +865,9 @@ def measure(
             remove_traffic(url)
             healthz_rps: float | None = None
             for workload in WORKLOADS:
-                wanted = not args.workloads or workload.name.split()[0] in args.workloads
+                wanted = not args.workloads or any(
+                    workload.name == w or workload.name.startswith(w + " ") for w in args.workloads
+                )
                 if not wanted and workload is not HEALTHZ:
                     continue
                 prof = None
@@ -1007,7 +1009,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pg-url", help="PostgreSQL superuser URL (default: DRONECOOP_TEST_PG_URL)")
     p.add_argument(
         "--workloads",
-        help="subset, comma-separated first words: query,create (default all; healthz always)",
+        help="subset, comma-separated names or their first words: query,create or "
+        "'create overlap' (that row and its paced row); default all, healthz always",
     )
     p.add_argument("--quick", action="store_true", help="smoke run: 1000 live intents, 3 s")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")

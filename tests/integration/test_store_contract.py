@@ -268,12 +268,15 @@ def test_reading_for_write_gives_the_intent_and_the_writers_availability(
         tx.put_uss_availability(UssAvailabilityStatus("up-uss", UssAvailability.NORMAL, "v", T0))
 
     store.write(setup)
-    old, own = store.write(lambda tx: tx.get_operational_intent_for_write(EntityID("a"), "up-uss"))
+    old, own, found = store.write(
+        lambda tx: tx.get_operational_intent_for_write(EntityID("a"), "up-uss")
+    )
+    assert found is None  # no search asked
     assert old is not None
     assert (old.id, old.uss_availability) == ("a", UssAvailability.DOWN)
     assert own is UssAvailability.NORMAL
     missing = store.write(lambda tx: tx.get_operational_intent_for_write(EntityID("b"), "nobody"))
-    assert missing == (None, None)
+    assert missing == (None, None, None)
 
 
 def test_writes_are_visible_to_later_reads_of_the_same_transaction(
@@ -359,7 +362,7 @@ def test_a_create_of_an_existing_id_waits_behind_its_update_without_a_deadlock(
         def work(tx: SqlAirspaceTx) -> bool:
             attempts.append("create")
             creator_started.set()
-            old, _ = tx.get_operational_intent_for_write(existing, "uss1", lock_cells=cells)
+            old, _, _ = tx.get_operational_intent_for_write(existing, "uss1", lock_cells=cells)
             return old is not None
 
         t0 = time.monotonic()
@@ -377,3 +380,108 @@ def test_a_create_of_an_existing_id_waits_behind_its_update_without_a_deadlock(
         assert max(took.values()) < 0.9, took
     finally:
         store.close()
+
+
+def test_a_search_asked_with_the_read_gives_what_a_search_after_it_would(
+    store: SqlAirspaceStore,
+) -> None:
+    def setup(tx: SqlAirspaceTx) -> None:
+        tx.put_operational_intent(intent("near", fp({1, 2})), None)
+        tx.put_operational_intent(intent("later", fp({1}, start=T0 + 3 * HOUR)), None)
+        tx.put_operational_intent(intent("elsewhere", fp({9})), None)
+
+    store.write(setup)
+    area = fp({1, 2, 3})
+
+    def work(tx: SqlAirspaceTx) -> tuple[list[str], list[str]]:
+        read = tx.get_operational_intent_for_write(
+            EntityID("new"), "uss1", lock_cells={1, 2, 3}, search=area
+        )
+        assert read.intent is None
+        assert read.found is not None
+        return [r.id for r in read.found], [r.id for r in tx.search_operational_intents(area)]
+
+    with_read, after = store.write(work)
+    assert with_read == after == ["near"]
+    # An update does not lock its cells in the read: the search is run after it, alone.
+    updated = store.write(
+        lambda tx: tx.get_operational_intent_for_write(EntityID("near"), "uss1", search=area)
+    )
+    assert updated.intent is not None
+    assert [r.id for r in updated.found or []] == ["near"]
+
+
+def test_a_search_sent_with_the_locks_sees_what_their_last_holder_committed(
+    store: SqlAirspaceStore,
+) -> None:
+    """The race the key check exists for: B's search must run after B got the cell locks
+    that A held while writing A's intent there, or B could miss A and both would fly."""
+    import threading
+    import time
+
+    cells = {21, 22}
+    a_holds_locks = threading.Event()
+
+    def writer_a(tx: SqlAirspaceTx) -> None:
+        tx.lock_cells(cells)
+        a_holds_locks.set()
+        time.sleep(0.3)  # B is waiting on the locks by now (PostgreSQL)
+        tx.put_operational_intent(intent("a", fp(cells)), None)
+
+    def writer_b(tx: SqlAirspaceTx) -> list[str]:
+        read = tx.get_operational_intent_for_write(
+            EntityID("b"), "uss2", lock_cells=cells, search=fp(cells)
+        )
+        return [r.id for r in read.found or []]
+
+    seen: list[list[str]] = []
+    thread = threading.Thread(target=lambda: store.write(writer_a))
+    thread.start()
+    assert a_holds_locks.wait(5)
+    seen.append(store.write(writer_b))
+    thread.join(5)
+    assert seen == [["a"]]
+
+
+def test_a_final_notification_commits_the_transaction(store: SqlAirspaceStore) -> None:
+    store.write(lambda tx: tx.put_subscription(subscription("s", fp({5})), None))
+
+    def work(tx: SqlAirspaceTx) -> int:
+        tx.put_operational_intent(intent("f", fp({5})), None)
+        return len(tx.notify_subscriptions(fp({5}), for_constraints=False, final=True))
+
+    assert store.write(work) == 1
+    assert [r.id for r in store.read(lambda tx: tx.search_operational_intents(fp({5})))] == ["f"]
+    sub = store.read(lambda tx: tx.get_subscription(SubscriptionID("s")))
+    assert sub is not None
+    assert sub.notification_index == 1
+
+
+def test_a_failed_final_statement_commits_nothing_and_is_retried(
+    store: SqlAirspaceStore, db_url: str
+) -> None:
+    """A same-id create race fails on the primary key in the last statement, which carries
+    the COMMIT on PostgreSQL: the store must roll back and run the work again."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: a same-id race cannot happen")
+    store.write(lambda tx: tx.put_subscription(subscription("s", fp({6})), None))
+    attempts: list[int] = []
+
+    def work(tx: SqlAirspaceTx) -> str:
+        attempts.append(1)
+        if tx.get_operational_intent(EntityID("dup")) is not None:
+            return "found"
+        if len(attempts) == 1:  # another writer creates the same id meanwhile
+            store.write(lambda other: other.put_operational_intent(intent("dup", fp({6})), None))
+        tx.put_operational_intent(intent("dup", fp({6}), manager="uss2"), None)
+        tx.notify_subscriptions(fp({6}), for_constraints=False, final=True)
+        return "created"
+
+    assert store.write(work) == "found"
+    assert len(attempts) == 2
+    found = store.read(lambda tx: tx.get_operational_intent(EntityID("dup")))
+    assert found is not None
+    assert found.manager == "uss1"
+    sub = store.read(lambda tx: tx.get_subscription(SubscriptionID("s")))
+    assert sub is not None
+    assert sub.notification_index == 0  # the loser's notification was rolled back

@@ -233,12 +233,13 @@ def _known_availabilities(refs: Iterable[OperationalIntentRef]) -> Availabilitie
 
 
 def _notify(
-    tx: AirspaceTx, footprints: Sequence[Footprint], *, for_constraints: bool
+    tx: AirspaceTx, footprints: Sequence[Footprint], *, for_constraints: bool, final: bool = False
 ) -> list[SubscriberNotice]:
     """Bump and return every subscription interested in a change over ``footprints``.
 
     The footprints (old and new extents) are united as InterUSS does: all their cells
-    over the envelope of their times; altitudes play no part.
+    over the envelope of their times; altitudes play no part. ``final``: the transaction's
+    last call (see ``AirspaceTx.notify_subscriptions``).
     """
     union = Footprint(
         cells=frozenset().union(*(fp.cells for fp in footprints)),
@@ -247,7 +248,9 @@ def _notify(
     )
     return [
         SubscriberNotice(sub_id, url, index)
-        for sub_id, url, index in tx.notify_subscriptions(union, for_constraints=for_constraints)
+        for sub_id, url, index in tx.notify_subscriptions(
+            union, for_constraints=for_constraints, final=final
+        )
     ]
 
 
@@ -348,8 +351,16 @@ class DssService:
         def work(tx: AirspaceTx) -> OperationalIntentChange:
             # A create locks its cells in the read's round trip; an update needs the stored
             # extents first, then locks old and new cells together (ascending, no deadlock).
-            old, own_availability = tx.get_operational_intent_for_write(
-                entity_id, caller.manager, lock_cells=footprint.cells if ovn is None else ()
+            # A create's key check searches the cells it locks: in the read's round trip.
+            checks_key = state in (
+                OperationalIntentState.ACCEPTED,
+                OperationalIntentState.ACTIVATED,
+            )
+            old, own_availability, found = tx.get_operational_intent_for_write(
+                entity_id,
+                caller.manager,
+                lock_cells=footprint.cells if ovn is None else (),
+                search=footprint if ovn is None and checks_key else None,
             )
             if old is not None:
                 if not caller.manages(old):
@@ -400,8 +411,8 @@ class DssService:
                 if not caller.manages(attached):
                     raise PermissionDenied("Specificed Subscription is owned by different client")
                 attached = self._ensure_covers(tx, attached, footprint, now)
-            if state in (OperationalIntentState.ACCEPTED, OperationalIntentState.ACTIVATED):
-                self._check_key(tx, caller, entity_id, footprint, request.key, attached)
+            if checks_key:
+                self._check_key(tx, caller, entity_id, footprint, request.key, attached, found)
             if new_implicit is not None:  # stored once the key check has passed
                 tx.put_subscription(new_implicit, None)
             ref = OperationalIntentRef(
@@ -422,7 +433,7 @@ class DssService:
             verb = "create" if old is None else "update"
             _audit(tx, caller, f"operational_intent.{verb}", ref.id, old, ref, now)
             touched = [footprint] if old is None else [footprint, old.footprint]
-            subscribers = _notify(tx, touched, for_constraints=False)
+            subscribers = _notify(tx, touched, for_constraints=False, final=True)
             availability: dict[str, UssAvailability] = (
                 {ref.manager: own_availability} if own_availability else {}
             )
@@ -472,9 +483,13 @@ class DssService:
         footprint: Footprint,
         key: frozenset[str],
         attached: Subscription | None,
+        found: list[OperationalIntentRef] | None = None,
     ) -> None:
-        """Raise MissingKey unless ``key`` holds the OVN of every entity the change must respect."""
-        relevant = tx.search_operational_intents(footprint)
+        """Raise MissingKey unless ``key`` holds the OVN of every entity the change must respect.
+
+        ``found``: the intents meeting ``footprint``, if searched already under its locks.
+        """
+        relevant = found if found is not None else tx.search_operational_intents(footprint)
         availability = _known_availabilities(relevant)
         missing_ops = [
             op
@@ -588,7 +603,7 @@ class DssService:
             verb = "create" if old is None else "update"
             _audit(tx, caller, f"constraint.{verb}", ref.id, old, ref, now)
             touched = [footprint] if old is None else [footprint, old.footprint]
-            return ConstraintChange(ref, _notify(tx, touched, for_constraints=True))
+            return ConstraintChange(ref, _notify(tx, touched, for_constraints=True, final=True))
 
         return self._store.write(work)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from dronecoop.airspace.model import (
     ConstraintRef,
@@ -29,6 +29,15 @@ from dronecoop.trust.audit import AuditEvent
 T = TypeVar("T")
 
 
+class WriteRead(NamedTuple):
+    """What ``AirspaceTx.get_operational_intent_for_write`` read."""
+
+    intent: OperationalIntentRef | None
+    availability: UssAvailability | None
+    # The intents met by its ``search`` (None when not asked).
+    found: list[OperationalIntentRef] | None
+
+
 class AirspaceTx(Protocol):
     """One database transaction over the DSS's entities."""
 
@@ -43,13 +52,20 @@ class AirspaceTx(Protocol):
     ) -> OperationalIntentRef | None: ...
 
     def get_operational_intent_for_write(
-        self, entity_id: EntityID, manager: str, *, lock_cells: Iterable[int] = ()
-    ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
+        self,
+        entity_id: EntityID,
+        manager: str,
+        *,
+        lock_cells: Iterable[int] = (),
+        search: Footprint | None = None,
+    ) -> WriteRead:
         """The stored intent, locked until commit, and ``manager``'s recorded availability.
 
         One read where a writer needs both (the reply reports the writer's availability).
         ``lock_cells`` are locked first, as ``lock_cells`` would, in the same round trip: a
         create knows its cells before it reads (a later read sees what the lock waited for).
+        ``search``: also return ``search_operational_intents(search)``, run once the locks
+        are held (a create's key check, in the read's round trip where the store can).
         """
 
     def search_operational_intents(
@@ -89,13 +105,14 @@ class AirspaceTx(Protocol):
     def delete_subscription(self, subscription_id: SubscriptionID) -> None: ...
 
     def notify_subscriptions(
-        self, area: Footprint, *, for_constraints: bool
+        self, area: Footprint, *, for_constraints: bool, final: bool = False
     ) -> list[tuple[SubscriptionID, str, int]]:
         """Bump the notification index of every subscription interested in ``area``.
 
         Interested: notifies for operational intents (or constraints), shares a cell with
         ``area`` and overlaps its time envelope (altitudes are ignored, as InterUSS does).
-        Returns ``(id, uss_base_url, new notification index)`` in id order.
+        Returns ``(id, uss_base_url, new notification index)`` in id order. ``final``: the
+        transaction makes no other call after this one, so the store may commit with it.
         """
 
     def dependent_operational_intents(self, subscription_id: SubscriptionID) -> list[EntityID]:

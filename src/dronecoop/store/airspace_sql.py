@@ -14,7 +14,9 @@ Concurrency discipline (see ``airspace.store``):
   same-id create races (primary key) are retried a bounded number of times.
 
 Every statement costs ~40 us of client CPU and as much on the server, so on PostgreSQL
-new rows are queued and inserted together just before the next statement (``flush``).
+new rows are queued and inserted together just before the next statement (``flush``), and
+statements travel through ``pg_batch`` several to a round trip (``BEGIN`` with the first,
+``COMMIT`` with the last, a create's key-check search with its locking read).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from dronecoop.airspace.model import (
     from_us,
     to_us,
 )
+from dronecoop.airspace.store import WriteRead
 from dronecoop.store.audit_sql import AUDIT_COLUMNS, audit_values
 from dronecoop.store.engine import (
     SqliteWriterLock,
@@ -58,6 +61,7 @@ from dronecoop.store.engine import (
     is_sqlite,
     normalise_url,
 )
+from dronecoop.store.pg_batch import Batch, PreparedStatements
 from dronecoop.trust.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -214,12 +218,46 @@ def _subscription_from_row(row: Sequence[Any]) -> Subscription:
     )
 
 
-class SqlAirspaceTx:
-    """One transaction on a driver connection; implements ``airspace.store.AirspaceTx``."""
+class _Rows:
+    """The rows of one statement sent through a ``Batch``, read like a cursor's."""
 
-    def __init__(self, dbapi_connection: Any, *, postgres: bool) -> None:
-        self._cursor = dbapi_connection.cursor()
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+class SqlAirspaceTx:
+    """One transaction on a driver connection; implements ``airspace.store.AirspaceTx``.
+
+    PostgreSQL statements go through a ``pg_batch.Batch``: a write transaction's ``BEGIN``
+    rides with its first statement, and the last statement may carry the ``COMMIT``
+    (``notify_subscriptions(final=True)``); a read runs each statement on its own (READ
+    COMMITTED gives each statement its own snapshot inside a transaction too).
+    """
+
+    def __init__(
+        self,
+        dbapi_connection: Any,
+        *,
+        postgres: bool,
+        batch: Batch | None = None,
+        write: bool = True,
+    ) -> None:
         self._postgres = postgres
+        if postgres:
+            if batch is None:
+                raise ValueError("a PostgreSQL transaction needs a Batch")
+            self._batch = batch
+        else:
+            self._cursor = dbapi_connection.cursor()
+        self._write = write
         self._locked_cells: set[int] = set()
         # PostgreSQL: INSERTs of new rows wait here and go out as one statement just before
         # the next statement or the commit (each statement costs ~40 us of client CPU).
@@ -235,7 +273,7 @@ class SqlAirspaceTx:
         if self._pending:
             self.flush()
         if self._postgres:
-            sql = sql.replace("?", "%s")
+            return _Rows(self._batch.send([(sql, params)], begin=self._write)[0])
         self._cursor.execute(sql, params)
         return self._cursor
 
@@ -254,22 +292,26 @@ class SqlAirspaceTx:
         elif self._pending:
             self._exec_with_pending("SELECT 1", [])
 
-    def _exec_with_pending(self, sql: str, params: list[Any]) -> Any:
+    def _exec_with_pending(self, sql: str, params: list[Any], *, commit: bool = False) -> _Rows:
         """Run ``sql`` (PostgreSQL, a data-modifying statement with RETURNING) together with
         the queued INSERTs as CTEs of one statement: one round trip instead of two.
 
         Every part of a statement sees the same snapshot, so ``sql`` does not see the rows
         queued beside it; callers whose ``sql`` would have read them must allow for that.
+        ``commit`` commits the transaction in the same round trip.
         """
         pending, self._pending = self._pending, []
         self._pending_subs.clear()
         ctes = [f"w{i} AS ({q})" for i, (q, _) in enumerate(pending)]
         ctes.append(f"main AS ({sql})")
         values = [p for _, ps in pending for p in ps] + params
-        self._cursor.execute(
-            f"WITH {', '.join(ctes)} SELECT * FROM main".replace("?", "%s"), values
-        )
-        return self._cursor
+        statement = f"WITH {', '.join(ctes)} SELECT * FROM main"
+        return _Rows(self._batch.send([(statement, values)], begin=self._write, commit=commit)[0])
+
+    @property
+    def commit_sent(self) -> bool:
+        """Whether this transaction's COMMIT went out with its last statement."""
+        return self._postgres and self._batch.commit_sent
 
     # -- audit ---------------------------------------------------------------------------
     def audit(self, event: AuditEvent) -> None:
@@ -347,15 +389,19 @@ class SqlAirspaceTx:
             params.append(area.altitude_lower_w84_m)
         return sql, params
 
-    def _search(self, select: str, table: str, area: Footprint, now: datetime | None) -> list[Any]:
-        if not area.cells:
-            return []
+    def _search_sql(
+        self, select: str, table: str, area: Footprint, now: datetime | None
+    ) -> tuple[str, list[Any]]:
         conditions, params = self._area_filter(table, area)
         if now is not None:
             conditions.append("AND o.time_end_us >= ?")
             params.append(to_us(now))
-        sql = f"{select} WHERE {' '.join(conditions)} ORDER BY o.id"
-        return list(self._exec(sql, params).fetchall())
+        return f"{select} WHERE {' '.join(conditions)} ORDER BY o.id", params
+
+    def _search(self, select: str, table: str, area: Footprint, now: datetime | None) -> list[Any]:
+        if not area.cells:
+            return []
+        return list(self._exec(*self._search_sql(select, table, area, now)).fetchall())
 
     def _put(
         self,
@@ -431,8 +477,13 @@ class SqlAirspaceTx:
         return None if row is None else _op_from_row(row)
 
     def get_operational_intent_for_write(
-        self, entity_id: EntityID, manager: str, *, lock_cells: Iterable[int] = ()
-    ) -> tuple[OperationalIntentRef | None, UssAvailability | None]:
+        self,
+        entity_id: EntityID,
+        manager: str,
+        *,
+        lock_cells: Iterable[int] = (),
+        search: Footprint | None = None,
+    ) -> WriteRead:
         cols = _OI_SELECT.split(" FROM ")[0]
         params: list[Any] = [entity_id, manager]
         head, one = "", "(SELECT 1) one"
@@ -455,14 +506,34 @@ class SqlAirspaceTx:
                 params.insert(1, _bigint_array(to_lock))
         else:
             source = f"LEFT JOIN {_OI} o ON o.id = ?"
-        row = self._exec(
+        read = (
             f"{head}{cols}, me.availability FROM {one} {source} "
             "LEFT JOIN scd_uss_availability a ON a.uss_id = o.manager "
-            "LEFT JOIN scd_uss_availability me ON me.uss_id = ?",
-            params,
-        ).fetchone()
+            "LEFT JOIN scd_uss_availability me ON me.uss_id = ?"
+        )
+        found: list[OperationalIntentRef] | None = None
+        if (
+            self._postgres
+            and search is not None
+            and search.cells
+            and search.cells <= self._locked_cells
+        ):
+            # The search runs after the read in the same message, with its own snapshot:
+            # it sees every write that committed while the read waited for the locks.
+            if self._pending:
+                self.flush()
+            rows, found_rows = self._batch.send(
+                [(read, params), self._search_sql(_OI_SELECT, _OI, search, None)],
+                begin=self._write,
+            )
+            row = rows[0]
+            found = [_op_from_row(r) for r in found_rows]
+        else:
+            row = self._exec(read, params).fetchone()
+            if search is not None:
+                found = self.search_operational_intents(search)
         own = UssAvailability(row[15]) if row[15] else None
-        return (None if row[0] is None else _op_from_row(row)), own
+        return WriteRead((None if row[0] is None else _op_from_row(row)), own, found)
 
     def search_operational_intents(
         self, area: Footprint, *, now: datetime | None = None
@@ -554,10 +625,13 @@ class SqlAirspaceTx:
         self._delete(_SUB, subscription_id)
 
     def notify_subscriptions(
-        self, area: Footprint, *, for_constraints: bool
+        self, area: Footprint, *, for_constraints: bool, final: bool = False
     ) -> list[tuple[SubscriptionID, str, int]]:
         if not area.cells:
             return []
+        # ``final``: nothing follows in this transaction, so PostgreSQL commits in the
+        # statement's round trip (SQLite commits as usual).
+        commit = final and self._postgres
         flag = "notify_for_constraints" if for_constraints else "notify_for_operational_intents"
         ignoring_altitude = replace(area, altitude_lower_w84_m=None, altitude_upper_w84_m=None)
         conditions, params = self._area_filter(_SUB, ignoring_altitude)
@@ -569,7 +643,10 @@ class SqlAirspaceTx:
             "RETURNING id, uss_base_url, notification_index"
         )
         if not self._pending:
-            rows = self._exec(sql, params).fetchall()
+            if commit:
+                rows = self._batch.send([(sql, params)], begin=True, commit=True)[0]
+            else:
+                rows = self._exec(sql, params).fetchall()
             return sorted((SubscriptionID(r[0]), r[1], r[2]) for r in rows)
         # The queued INSERTs go out in this statement, which cannot see their rows: bump
         # the queued subscriptions that qualify here, as the UPDATE would have.
@@ -578,7 +655,7 @@ class SqlAirspaceTx:
             if _interested(sub, area, for_constraints):
                 queued[_SUB_NOTIFICATION_INDEX] = sub.notification_index + 1
                 notices.append((sub.id, sub.uss_base_url, sub.notification_index + 1))
-        rows = self._exec_with_pending(sql, params).fetchall()
+        rows = self._exec_with_pending(sql, params, commit=commit).fetchall()
         notices += [(SubscriptionID(r[0]), r[1], r[2]) for r in rows]
         return sorted(notices)
 
@@ -680,6 +757,7 @@ class SqlAirspaceStore:
         self._engine: Engine | None = None
         self._pool: ConnectionPool | None = None
         self._writer_lock: threading.Lock | None = None
+        self._prepared = PreparedStatements()
         if self._postgres:
             self._pool = build_pg_pool(url)
         else:
@@ -696,7 +774,7 @@ class SqlAirspaceStore:
         return self._retrying(work, begin_mode=None, lock=None)
 
     def read(self, work: Callable[[SqlAirspaceTx], T]) -> T:
-        return self._retrying(work, begin_mode=None, lock=None)
+        return self._retrying(work, begin_mode=None, lock=None, write=False)
 
     def _retrying(
         self,
@@ -704,11 +782,12 @@ class SqlAirspaceStore:
         *,
         begin_mode: str | None,
         lock: threading.Lock | None,
+        write: bool = True,
     ) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with lock or contextlib.nullcontext():
-                    return self._run(work, begin_mode)
+                    return self._run(work, begin_mode, write)
             except _Retry as retry:
                 cause = retry.__cause__
                 assert cause is not None
@@ -718,10 +797,10 @@ class SqlAirspaceStore:
                 time.sleep(RETRY_BACKOFF_S * attempt)
         raise AssertionError("unreachable")
 
-    def _run(self, work: Callable[[SqlAirspaceTx], T], begin_mode: str | None) -> T:
+    def _run(self, work: Callable[[SqlAirspaceTx], T], begin_mode: str | None, write: bool) -> T:
         """Run ``work`` in one transaction; raise ``_Retry`` where running it again is safe."""
         if self._pool is not None:
-            return self._run_postgres(self._pool, work)
+            return self._run_postgres(self._pool, work, write)
         assert self._engine is not None
         with self._engine.connect() as conn:
             if begin_mode is not None:
@@ -730,7 +809,7 @@ class SqlAirspaceStore:
                 try:
                     with conn.begin():
                         dbapi_connection = conn.connection.dbapi_connection
-                        tx = SqlAirspaceTx(dbapi_connection, postgres=False)
+                        tx = SqlAirspaceTx(dbapi_connection, postgres=False, write=write)
                         result = work(tx)
                         tx.finish()
                         return result
@@ -742,10 +821,13 @@ class SqlAirspaceStore:
             finally:
                 conn.info.pop("begin_mode", None)
 
-    def _run_postgres(self, pool: ConnectionPool, work: Callable[[SqlAirspaceTx], T]) -> T:
+    def _run_postgres(
+        self, pool: ConnectionPool, work: Callable[[SqlAirspaceTx], T], write: bool
+    ) -> T:
         with pool.connection() as conn:
+            batch = Batch(conn, self._prepared)
             try:
-                tx = SqlAirspaceTx(conn, postgres=True)
+                tx = SqlAirspaceTx(conn, postgres=True, batch=batch, write=write)
                 result = work(tx)
                 tx.finish()
             except BaseException as exc:
@@ -753,12 +835,15 @@ class SqlAirspaceStore:
                     # The server dropped it (restart, idle timeout): so it likely did its
                     # siblings. The pool discards this one; check the idle ones now.
                     pool.check()
+                    if batch.commit_sent:
+                        raise  # the COMMIT went out with the last statement: it may have landed
                     raise _Retry from exc
-                conn.rollback()
+                batch.rollback()
                 if isinstance(exc, psycopg.Error) and exc.sqlstate in _RETRYABLE_PG_CODES:
+                    # A statement failed, so PostgreSQL skipped any COMMIT sent after it.
                     raise _Retry from exc
                 raise
-            conn.commit()  # a failure here is not retried: the commit may have landed
+            batch.commit()  # a failure here is not retried: the commit may have landed
             return result
 
     def close(self) -> None:

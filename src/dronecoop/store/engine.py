@@ -53,7 +53,8 @@ def build_pg_pool(url: str) -> ConnectionPool:
         conninfo,
         min_size=2,
         max_size=2 * POSTGRES_POOL_SIZE,
-        kwargs={"options": "-c plan_cache_mode=force_generic_plan"},
+        # Autocommit: ``pg_batch.Batch`` sends BEGIN and COMMIT itself, with statements.
+        kwargs={"options": "-c plan_cache_mode=force_generic_plan", "autocommit": True},
         open=True,
         name="dronecoop-airspace",
     )
