@@ -388,6 +388,9 @@ def test_invalid_parameters_are_refused(client: TestClient, signing_key: RSAPriv
         "bad-sub-id": {"subscription_id": "nope", "new_subscription": None},
         "sub-id-and-new-subscription": {"subscription_id": new_id()},
         "new-sub-without-url": {"new_subscription": {"uss_base_url": ""}},
+        # JSON may carry U+0000; no PostgreSQL text column can (was a 500 there).
+        "nul-in-base-url": {"uss_base_url": "https://uss1.example/\u0000utm"},
+        "nul-in-new-sub-url": {"new_subscription": {"uss_base_url": "https://x.example\u0000"}},
     }
     for case, change in cases.items():
         oid = new_id()

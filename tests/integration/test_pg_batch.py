@@ -7,10 +7,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 
 from dronecoop.store import pg_batch
-from dronecoop.store.pg_batch import Batch, PreparedStatements, numbered
+from dronecoop.store.pg_batch import Batch, PreparedStatements, literal, numbered
 
 
 @pytest.fixture
@@ -93,6 +95,19 @@ def test_a_failed_message_is_rolled_back_and_the_connection_stays_usable(
     assert len(prepared_names(conn)) == 1
 
 
+def test_statements_outlive_rolled_back_transactions(conn: psycopg.Connection[Any]) -> None:
+    """psycopg prepares a text it has run five times (COMMIT, say) and, on a ROLLBACK
+    while it holds one, deallocates every prepared statement of the session."""
+    registry = PreparedStatements()
+    for i in range(8):
+        batch = Batch(conn, registry)
+        batch.send([("INSERT INTO t (id, n) VALUES (?, ?)", [f"c{i}", i])], begin=True)
+        batch.commit() if i < 7 else batch.rollback()
+    batch = Batch(conn, registry)
+    assert batch.send([("INSERT INTO t (id, n) VALUES (?, ?)", ["kept", 1])]) == [[]]
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (8,)
+
+
 def test_a_parameter_count_mismatch_is_refused_before_sending(
     conn: psycopg.Connection[Any],
 ) -> None:
@@ -118,3 +133,34 @@ def test_literals_survive_client_side_binding(conn: psycopg.Connection[Any]) -> 
         None,
     )
     assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(st.characters(exclude_characters="\x00")),
+    number=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    real=st.floats(allow_nan=True, allow_infinity=True),
+    blob=st.binary(max_size=64),
+)
+def test_literals_read_back_as_the_values_they_render(
+    pg_server_url: str, text: str, number: int, real: float, blob: bytes
+) -> None:
+    conninfo = make_url(pg_server_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT {literal(text)}::text, {literal(number)}::bigint, "
+            f"{literal(real)}::float8, {literal(blob)}, {literal([text, text])}::text[]"
+        ).fetchone()
+    assert row is not None
+    assert row[0] == text
+    assert row[1] == number
+    assert row[2] == real or (real != real and row[2] != row[2])
+    assert (row[3], row[4]) == (blob, [text, text])
+
+
+def test_literals_refuse_nul_and_unknown_types() -> None:
+    with pytest.raises(psycopg.DataError, match="NUL"):
+        literal("a\x00b")
+    with pytest.raises(TypeError, match="no SQL literal for dict"):
+        literal({})
+    assert (literal(True), literal(None), literal([])) == ("true", "NULL", "'{}'")

@@ -200,6 +200,8 @@ def optional_str(body: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{name} must be a string")
+    if "\x00" in value:  # JSON may carry it; no PostgreSQL text column can
+        raise BadRequest(f"{name} must not contain NUL (U+0000) characters")
     return value
 
 

@@ -53,8 +53,13 @@ def build_pg_pool(url: str) -> ConnectionPool:
         conninfo,
         min_size=2,
         max_size=2 * POSTGRES_POOL_SIZE,
-        # Autocommit: ``pg_batch.Batch`` sends BEGIN and COMMIT itself, with statements.
-        kwargs={"options": "-c plan_cache_mode=force_generic_plan", "autocommit": True},
+        # ``pg_batch.Batch`` sends BEGIN and COMMIT itself, with statements, and prepares
+        # statements itself (psycopg's own cache would DEALLOCATE ALL after a ROLLBACK).
+        kwargs={
+            "options": "-c plan_cache_mode=force_generic_plan",
+            "autocommit": True,
+            "prepare_threshold": None,
+        },
         open=True,
         name="dronecoop-airspace",
     )

@@ -3,12 +3,17 @@
 psycopg's extended protocol sends one statement per round trip, and a transaction adds
 two more (``BEGIN`` before the first statement, ``COMMIT`` after the last). A simple-
 protocol Query message may hold several statements, run one after the other, each with
-its own snapshot under READ COMMITTED; with the parameters bound client-side
-(``ClientCursor``) and each statement prepared once per connection (``PREPARE``, then
+its own snapshot under READ COMMITTED; with the parameters written as literals
+(``literal``) and each statement prepared once per connection (``PREPARE``, then
 ``EXECUTE name(literals)``), a DSS create travels as two messages instead of five:
 ``BEGIN; EXECUTE read_and_lock(..); EXECUTE search(..)`` and ``EXECUTE write(..); COMMIT``.
 Measured on this project's machine with three small statements: client CPU 315 -> 160 us
 and server CPU 315 -> 225 us a transaction.
+
+psycopg's own prepared-statement cache stays out of the way (``prepare=False``, and
+``prepare_threshold=None`` on the pool's connections): it prepares a text run five times
+(``COMMIT``, say) and, on a ``ROLLBACK`` while it holds one, sends ``DEALLOCATE ALL``,
+which dropped this module's statements too.
 
 Statement texts use ``?`` placeholders (the store's dialect) and must hold no other ``?``
 and no ``%``. ``PREPARE`` infers each parameter's type from its context, as a typed
@@ -28,13 +33,45 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import ClientCursor
 
 # Prepared statements kept per connection; the least recently used one is deallocated
 # beyond this (the DSS uses a few dozen shapes; bulk tools may use more).
 MAX_PREPARED = 256
 
 _PLACEHOLDER = re.compile(r"\?")
+_TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+_INF = float("inf")
+
+
+def literal(value: Any) -> str:
+    """``value`` as an SQL literal, for the types the stores send.
+
+    ~6x faster than psycopg's client-side binding (18 vs 117 us for a create's 56
+    parameters). The connection runs with ``standard_conforming_strings`` on (PostgreSQL's
+    default since 9.1, checked when a batch is built), so a quote is the only character to
+    escape; NUL, which no text column can hold, is refused as psycopg refuses it.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bool):  # before int: a bool is an int
+        return "true" if value else "false"
+    if isinstance(value, int):  # a negative one in parentheses: ``::`` binds before ``-``
+        return int.__repr__(value) if value >= 0 else f"({int.__repr__(value)})"
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        if value != value:
+            return "'NaN'::float8"
+        if value in (_INF, -_INF):
+            return "'Infinity'::float8" if value > 0 else "'-Infinity'::float8"
+        return float.__repr__(value) if value >= 0 else f"({float.__repr__(value)})"
+    if isinstance(value, bytes):
+        return "'\\x" + value.hex() + "'::bytea"
+    if isinstance(value, list | tuple):
+        return "ARRAY[" + ",".join(map(literal, value)) + "]" if value else "'{}'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 
 @lru_cache(maxsize=1024)
@@ -85,8 +122,10 @@ class Batch:
     __slots__ = ("_connection", "_cursor", "_prepared", "commit_sent", "in_transaction")
 
     def __init__(self, connection: psycopg.Connection[Any], registry: PreparedStatements) -> None:
+        if connection.info.parameter_status("standard_conforming_strings") != "on":
+            raise RuntimeError("pg_batch needs standard_conforming_strings = on")
         self._connection = connection
-        self._cursor = ClientCursor(connection)
+        self._cursor = connection.cursor()
         self._prepared = registry.of(connection)
         self.in_transaction = False
         self.commit_sent = False
@@ -105,6 +144,12 @@ class Batch:
         """
         if self.commit_sent:
             raise RuntimeError("this transaction was committed: no statement may follow")
+        # Everything that can fail before sending fails before the registry changes.
+        shapes = [numbered(sql) for sql, _ in statements]
+        for (text, count), (_, params) in zip(shapes, statements, strict=True):
+            if count != len(params):
+                raise ValueError(f"{count} placeholders but {len(params)} parameters: {text}")
+        arguments = [", ".join(map(literal, params)) for _, params in statements]
         prepared = self._prepared
         head: list[str] = []
         if prepared.unknown:
@@ -112,12 +157,8 @@ class Batch:
             prepared.names.clear()
             prepared.unknown = False
         body: list[str] = []
-        args: list[Any] = []
-        for sql, params in statements:
+        for (text, _), (sql, params), args in zip(shapes, statements, arguments, strict=True):
             name = prepared.names.get(sql)
-            text, count = numbered(sql)
-            if count != len(params):
-                raise ValueError(f"{count} placeholders but {len(params)} parameters: {sql}")
             if name is None:
                 if len(prepared.names) >= MAX_PREPARED:
                     _, evicted = prepared.names.popitem(last=False)
@@ -127,16 +168,13 @@ class Batch:
                 prepared.names[sql] = name
             else:
                 prepared.names.move_to_end(sql)
-            body.append(
-                f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
-            )
-            args.extend(params)
+            body.append(f"EXECUTE {name}({args})" if params else f"EXECUTE {name}")
         began = begin and not self.in_transaction
         message = head + (["BEGIN"] if began else []) + body + (["COMMIT"] if commit else [])
         if commit:
             self.commit_sent = True
         try:
-            self._cursor.execute("; ".join(message), args or None)
+            self._cursor.execute("; ".join(message), prepare=False)
         except BaseException:
             if head:
                 prepared.unknown = True
@@ -151,7 +189,9 @@ class Batch:
             cursor.nextset()
         results: list[list[Any]] = []
         for i in range(count):
-            results.append(cursor.fetchall() if cursor.description is not None else [])
+            result = cursor.pgresult
+            has_rows = result is not None and result.status == _TUPLES_OK
+            results.append(cursor.fetchall() if has_rows else [])
             if i + 1 < count:
                 cursor.nextset()
         return results
@@ -160,11 +200,11 @@ class Batch:
         """Commit the open transaction, if any."""
         if self.in_transaction:
             self.commit_sent = True
-            self._cursor.execute("COMMIT")
+            self._cursor.execute("COMMIT", prepare=False)
             self.in_transaction = False
 
     def rollback(self) -> None:
         """Roll back whatever the connection has open (a failed statement included)."""
         self.in_transaction = False
         if self._connection.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            self._cursor.execute("ROLLBACK")
+            self._cursor.execute("ROLLBACK", prepare=False)
