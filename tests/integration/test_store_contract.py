@@ -297,6 +297,27 @@ def test_writes_are_visible_to_later_reads_of_the_same_transaction(
     assert len(store.read(lambda tx: tx.search_operational_intents(fp({8})))) == 20
 
 
+def test_queued_writes_run_in_call_order(store: SqlAirspaceStore) -> None:
+    """PostgreSQL queues INSERTs, UPDATEs, DELETEs and locks for the next message: an update
+    or delete of a row inserted earlier in the transaction must still come after it."""
+
+    def work(tx: SqlAirspaceTx) -> list[str]:
+        first = intent("o", fp({41}))
+        tx.put_operational_intent(first, None)
+        tx.put_operational_intent(replace(first, version=2, footprint=fp({42})), first)
+        tx.put_operational_intent(intent("gone", fp({42})), None)
+        tx.delete_operational_intent(EntityID("gone"))
+        tx.lock_cells({41, 42})
+        return [r.id for r in tx.search_operational_intents(fp({41, 42}))]
+
+    assert store.write(work) == ["o"]
+    stored = store.read(lambda tx: tx.get_operational_intent(EntityID("o")))
+    assert stored is not None
+    assert (stored.version, stored.footprint.cells) == (2, frozenset({42}))
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("gone"))) is None
+    assert [r.id for r in store.read(lambda tx: tx.search_operational_intents(fp({41})))] == []
+
+
 def test_connections_the_server_dropped_are_replaced_without_an_error(db_url: str) -> None:
     """No ping on checkout: a dead pooled connection costs a retry, never a failed request."""
     if not db_url.startswith("postgresql"):
@@ -424,6 +445,7 @@ def test_a_search_sent_with_the_locks_sees_what_their_last_holder_committed(
 
     def writer_a(tx: SqlAirspaceTx) -> None:
         tx.lock_cells(cells)
+        tx.search_operational_intents(fp(cells))  # the locks go out with it (PostgreSQL)
         a_holds_locks.set()
         time.sleep(0.3)  # B is waiting on the locks by now (PostgreSQL)
         tx.put_operational_intent(intent("a", fp(cells)), None)
@@ -441,6 +463,36 @@ def test_a_search_sent_with_the_locks_sees_what_their_last_holder_committed(
     seen.append(store.write(writer_b))
     thread.join(5)
     assert seen == [["a"]]
+
+
+def test_a_lock_taken_with_the_next_statement_still_serialises(
+    store: SqlAirspaceStore,
+) -> None:
+    """``lock_cells`` may ride with the next statement (PostgreSQL): that statement must
+    still run after the locks' last holder committed."""
+    import threading
+    import time
+
+    cells = {31, 32}
+    a_holds_locks = threading.Event()
+
+    def writer_a(tx: SqlAirspaceTx) -> None:
+        tx.lock_cells(cells)
+        tx.search_operational_intents(fp(cells))
+        a_holds_locks.set()
+        time.sleep(0.3)
+        tx.put_operational_intent(intent("first", fp(cells)), None)
+
+    def writer_b(tx: SqlAirspaceTx) -> list[str]:
+        tx.lock_cells(cells)
+        return [r.id for r in tx.search_operational_intents(fp(cells))]
+
+    thread = threading.Thread(target=lambda: store.write(writer_a))
+    thread.start()
+    assert a_holds_locks.wait(5)
+    seen = store.write(writer_b)
+    thread.join(5)
+    assert seen == ["first"]
 
 
 def test_a_final_notification_commits_the_transaction(store: SqlAirspaceStore) -> None:

@@ -42,7 +42,11 @@ class AirspaceTx(Protocol):
     """One database transaction over the DSS's entities."""
 
     def lock_cells(self, cells: Iterable[int]) -> None:
-        """Serialise against every other writer touching any of ``cells`` until commit."""
+        """Serialise against every other writer touching any of ``cells`` until commit.
+
+        A store may take the locks with the transaction's next statement rather than at
+        once: everything the transaction reads or writes after this call runs under them.
+        """
 
     def audit(self, event: AuditEvent) -> None:
         """Append ``event`` to the audit chain, committed with this transaction or not at all."""

@@ -70,6 +70,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 8
 MAX_DEFERRED = 8  # queued INSERTs per combined statement (PostgreSQL allows 65,535 params)
+MAX_AHEAD = 64  # queued statements per message
 RETRY_BACKOFF_S = 0.005
 # PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected, and
 # unique_violation: two creates of one id both found it absent; run again, the loser sees it.
@@ -259,6 +260,9 @@ class SqlAirspaceTx:
             self._cursor = dbapi_connection.cursor()
         self._write = write
         self._locked_cells: set[int] = set()
+        # PostgreSQL: statements whose result nobody reads (cell locks, UPDATEs, DELETEs)
+        # wait here, in call order, to go out at the head of the next message.
+        self._ahead: list[tuple[str, list[Any]]] = []
         # PostgreSQL: INSERTs of new rows wait here and go out as one statement just before
         # the next statement or the commit (each statement costs ~40 us of client CPU).
         self._pending: list[tuple[str, list[Any]]] = []
@@ -270,12 +274,35 @@ class SqlAirspaceTx:
     # -- SQL dialect ---------------------------------------------------------------------
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run ``sql`` written with ``?`` placeholders on either driver."""
-        if self._pending:
-            self.flush()
         if self._postgres:
-            return _Rows(self._batch.send([(sql, params)], begin=self._write)[0])
+            return _Rows(self._send([(sql, list(params))])[0])
         self._cursor.execute(sql, params)
         return self._cursor
+
+    def _send(
+        self, statements: list[tuple[str, list[Any]]], *, commit: bool = False
+    ) -> list[list[Any]]:
+        """PostgreSQL: the queued locks, then the queued INSERTs, then ``statements``, in one
+        message; the rows of each of ``statements``."""
+        head, self._ahead = self._ahead, []
+        if self._pending:
+            head.append(self._with_pending("SELECT 1", []))
+        results = self._batch.send(head + statements, begin=self._write, commit=commit)
+        return results[len(head) :]
+
+    def _queue(self, sql: str, params: list[Any]) -> None:
+        """Run ``sql`` before the next statement, in its message (PostgreSQL), or now.
+
+        The queued INSERTs go ahead of it, so statements still run in call order.
+        """
+        if not self._postgres:
+            self._exec(sql, params)
+            return
+        if self._pending:
+            self._ahead.append(self._with_pending("SELECT 1", []))
+        self._ahead.append((sql, params))
+        if len(self._ahead) >= MAX_AHEAD:  # bulk deletes (expiry) flush as they go
+            self.flush()
 
     def _defer(self, sql: str, params: list[Any]) -> None:
         """Queue a data-modifying statement whose result nobody reads (PostgreSQL)."""
@@ -284,13 +311,21 @@ class SqlAirspaceTx:
         self._pending.append((sql, params))
 
     def flush(self) -> None:
-        """Send the queued statements: one alone, several as CTEs of one statement."""
-        if len(self._pending) == 1:
-            pending, self._pending = self._pending, []
-            self._pending_subs.clear()
-            self._exec(*pending[0])
-        elif self._pending:
-            self._exec_with_pending("SELECT 1", [])
+        """Send the queued statements (PostgreSQL) in one round trip."""
+        if self._ahead or self._pending:
+            self._send([])
+
+    def _with_pending(self, sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """``sql`` with the queued INSERTs as CTEs of one statement (taking them off the
+        queue); a lone INSERT stands as itself where ``sql`` is only ``SELECT 1``."""
+        pending, self._pending = self._pending, []
+        self._pending_subs.clear()
+        if sql == "SELECT 1" and len(pending) == 1:
+            return pending[0]
+        ctes = [f"w{i} AS ({q})" for i, (q, _) in enumerate(pending)]
+        ctes.append(f"main AS ({sql})")
+        values = [p for _, ps in pending for p in ps] + params
+        return f"WITH {', '.join(ctes)} SELECT * FROM main", values
 
     def _exec_with_pending(self, sql: str, params: list[Any], *, commit: bool = False) -> _Rows:
         """Run ``sql`` (PostgreSQL, a data-modifying statement with RETURNING) together with
@@ -300,13 +335,14 @@ class SqlAirspaceTx:
         queued beside it; callers whose ``sql`` would have read them must allow for that.
         ``commit`` commits the transaction in the same round trip.
         """
-        pending, self._pending = self._pending, []
-        self._pending_subs.clear()
-        ctes = [f"w{i} AS ({q})" for i, (q, _) in enumerate(pending)]
-        ctes.append(f"main AS ({sql})")
-        values = [p for _, ps in pending for p in ps] + params
-        statement = f"WITH {', '.join(ctes)} SELECT * FROM main"
-        return _Rows(self._batch.send([(statement, values)], begin=self._write, commit=commit)[0])
+        return _Rows(self._send([self._with_pending(sql, params)], commit=commit)[0])
+
+    def commit(self) -> None:
+        """PostgreSQL: send what is still queued, with the COMMIT where it may ride."""
+        if self._ahead or self._pending:
+            self._send([], commit=True)
+        if not self._batch.commit_sent:
+            self._batch.commit()  # no-op outside a transaction
 
     @property
     def commit_sent(self) -> bool:
@@ -337,7 +373,8 @@ class SqlAirspaceTx:
             values = list(audit_values(event))
             self._exec(_audit_insert_sql(len(values)), values)
         self._audit.clear()
-        self.flush()
+        if not self._postgres:
+            self.flush()  # PostgreSQL: ``commit`` sends the queue with the COMMIT
 
     def _in(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
         """``column IN values`` as SQL and parameters for this driver."""
@@ -360,7 +397,9 @@ class SqlAirspaceTx:
         ordered = sorted(set(cells) - self._locked_cells)
         self._locked_cells.update(ordered)
         if ordered:
-            self._exec(
+            # Sent at the head of the next message, as its own statement: whatever follows
+            # runs, with its own snapshot, once the locks are held.
+            self._queue(
                 "SELECT pg_advisory_xact_lock(c) FROM unnest(CAST(? AS bigint[])) AS c",
                 [_bigint_array(ordered)],
             )
@@ -432,13 +471,13 @@ class SqlAirspaceTx:
             self._exec(insert_sql, values)
             old_cells: frozenset[int] = frozenset()
         else:
-            self._exec(update_sql, [*values[1:], entity_id])
+            self._queue(update_sql, [*values[1:], entity_id])
             old_cells = previous.cells
             if (previous.time_start, previous.time_end) != (
                 footprint.time_start,
                 footprint.time_end,
             ):
-                self._exec(
+                self._queue(
                     f"UPDATE {cells_table} SET time_start_us = ?, time_end_us = ? "
                     "WHERE entity_id = ?",
                     [start_us, end_us, entity_id],
@@ -447,12 +486,12 @@ class SqlAirspaceTx:
         added = cells - old_cells
         if removed:
             in_sql, params = self._in_cells("cell_id", removed)
-            self._exec(
+            self._queue(
                 f"DELETE FROM {cells_table} WHERE entity_id = ? AND {in_sql}", [entity_id, *params]
             )
         if added:
             if self._postgres:
-                self._exec(
+                self._queue(
                     f"INSERT INTO {cells_table} (cell_id, entity_id, time_start_us, time_end_us) "
                     "SELECT unnest(CAST(? AS bigint[])), ?, ?, ?",
                     [_bigint_array(added), entity_id, start_us, end_us],
@@ -466,8 +505,8 @@ class SqlAirspaceTx:
         return None
 
     def _delete(self, table: str, entity_id: str) -> None:
-        self._exec(f"DELETE FROM {table[:-1]}_cells WHERE entity_id = ?", [entity_id])
-        self._exec(f"DELETE FROM {table} WHERE id = ?", [entity_id])
+        self._queue(f"DELETE FROM {table[:-1]}_cells WHERE entity_id = ?", [entity_id])
+        self._queue(f"DELETE FROM {table} WHERE id = ?", [entity_id])
 
     # -- operational intents -------------------------------------------------------------
     def get_operational_intent(
@@ -520,11 +559,8 @@ class SqlAirspaceTx:
         ):
             # The search runs after the read in the same message, with its own snapshot:
             # it sees every write that committed while the read waited for the locks.
-            if self._pending:
-                self.flush()
-            rows, found_rows = self._batch.send(
-                [(read, params), self._search_sql(_OI_SELECT, _OI, search, None)],
-                begin=self._write,
+            rows, found_rows = self._send(
+                [(read, params), self._search_sql(_OI_SELECT, _OI, search, None)]
             )
             row = rows[0]
             found = [_op_from_row(r) for r in found_rows]
@@ -643,8 +679,8 @@ class SqlAirspaceTx:
             "RETURNING id, uss_base_url, notification_index"
         )
         if not self._pending:
-            if commit:
-                rows = self._batch.send([(sql, params)], begin=True, commit=True)[0]
+            if self._postgres:
+                rows = self._send([(sql, params)], commit=commit)[0]
             else:
                 rows = self._exec(sql, params).fetchall()
             return sorted((SubscriptionID(r[0]), r[1], r[2]) for r in rows)
@@ -830,6 +866,7 @@ class SqlAirspaceStore:
                 tx = SqlAirspaceTx(conn, postgres=True, batch=batch, write=write)
                 result = work(tx)
                 tx.finish()
+                tx.commit()
             except BaseException as exc:
                 if conn.broken or conn.closed:
                     # The server dropped it (restart, idle timeout): so it likely did its
@@ -843,7 +880,6 @@ class SqlAirspaceStore:
                     # A statement failed, so PostgreSQL skipped any COMMIT sent after it.
                     raise _Retry from exc
                 raise
-            batch.commit()  # a failure here is not retried: the commit may have landed
             return result
 
     def close(self) -> None:

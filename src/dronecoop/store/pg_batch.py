@@ -140,7 +140,8 @@ class Batch:
         """Run ``statements`` (``?`` placeholders) in one message; the rows of each.
 
         ``begin`` opens a transaction first unless one is open; ``commit`` commits it
-        after the last statement. A statement without result rows gives ``[]``.
+        after the last statement if an earlier message opened it (``commit_sent`` says
+        whether it did; if not, call ``commit``). A statement without rows gives ``[]``.
         """
         if self.commit_sent:
             raise RuntimeError("this transaction was committed: no statement may follow")
@@ -170,6 +171,11 @@ class Batch:
                 prepared.names.move_to_end(sql)
             body.append(f"EXECUTE {name}({args})" if params else f"EXECUTE {name}")
         began = begin and not self.in_transaction
+        # COMMIT rides only in a transaction an earlier message opened (``commit`` is then
+        # left to the caller): a message sent on a connection that died while idle in the
+        # pool fails, and must be safe to run again, which it would not be if it could
+        # have held a COMMIT that landed.
+        commit = commit and self.in_transaction
         message = head + (["BEGIN"] if began else []) + body + (["COMMIT"] if commit else [])
         if commit:
             self.commit_sent = True
