@@ -108,6 +108,31 @@ def test_statements_outlive_rolled_back_transactions(conn: psycopg.Connection[An
     assert conn.execute("SELECT count(*) FROM t").fetchone() == (8,)
 
 
+def test_a_statement_the_server_lost_is_prepared_again(conn: psycopg.Connection[Any]) -> None:
+    """DISCARD ALL or DEALLOCATE from elsewhere: the failing message says so (26000), and
+    the next one starts afresh instead of failing for the connection's lifetime."""
+    registry = PreparedStatements()
+    insert = "INSERT INTO t (id, n) VALUES (?, ?)"
+    Batch(conn, registry).send([(insert, ["a", 1])])
+    conn.execute("DEALLOCATE ALL")
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName) as failed:
+        Batch(conn, registry).send([(insert, ["b", 2])])
+    assert failed.value.sqlstate in pg_batch.LOST_STATEMENT_CODES
+    Batch(conn, registry).send([(insert, ["b", 2])])
+    assert conn.execute("SELECT id FROM t ORDER BY id").fetchall() == [("a",), ("b",)]
+
+
+def test_transactions_are_read_committed_whatever_the_default(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """Each statement after a lock wait must take a fresh snapshot (the key check)."""
+    conn.execute("SET default_transaction_isolation = 'repeatable read'")
+    batch = Batch(conn, PreparedStatements())
+    (rows,) = batch.send([("SELECT current_setting('transaction_isolation')", [])], begin=True)
+    assert rows == [("read committed",)]
+    batch.rollback()
+
+
 def test_a_parameter_count_mismatch_is_refused_before_sending(
     conn: psycopg.Connection[Any],
 ) -> None:

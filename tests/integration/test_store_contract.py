@@ -318,6 +318,16 @@ def test_queued_writes_run_in_call_order(store: SqlAirspaceStore) -> None:
     assert [r.id for r in store.read(lambda tx: tx.search_operational_intents(fp({41})))] == []
 
 
+def test_a_read_transaction_may_not_write(store: SqlAirspaceStore, db_url: str) -> None:
+    """PostgreSQL runs a read's statements without a transaction: a write there would not
+    be atomic with anything, so the store refuses it (SQLite reads in a transaction)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite reads in a transaction of their own")
+    with pytest.raises(RuntimeError, match="read transaction"):
+        store.read(lambda tx: tx.put_operational_intent(intent("r", fp({1})), None))
+    assert store.read(lambda tx: tx.get_operational_intent(EntityID("r"))) is None
+
+
 def test_connections_the_server_dropped_are_replaced_without_an_error(db_url: str) -> None:
     """No ping on checkout: a dead pooled connection costs a retry, never a failed request."""
     if not db_url.startswith("postgresql"):

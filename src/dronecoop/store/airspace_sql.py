@@ -61,7 +61,7 @@ from dronecoop.store.engine import (
     is_sqlite,
     normalise_url,
 )
-from dronecoop.store.pg_batch import Batch, PreparedStatements
+from dronecoop.store.pg_batch import LOST_STATEMENT_CODES, Batch, PreparedStatements
 from dronecoop.trust.audit import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ MAX_AHEAD = 64  # queued statements per message
 RETRY_BACKOFF_S = 0.005
 # PostgreSQL SQLSTATEs worth a retry: serialization_failure, deadlock_detected, and
 # unique_violation: two creates of one id both found it absent; run again, the loser sees it.
-_RETRYABLE_PG_CODES = {"40001", "40P01", "23505"}
+_RETRYABLE_PG_CODES = {"40001", "40P01", "23505"} | LOST_STATEMENT_CODES
 
 _OI = "scd_operational_intents"
 _CR = "scd_constraints"
@@ -282,8 +282,8 @@ class SqlAirspaceTx:
     def _send(
         self, statements: list[tuple[str, list[Any]]], *, commit: bool = False
     ) -> list[list[Any]]:
-        """PostgreSQL: the queued locks, then the queued INSERTs, then ``statements``, in one
-        message; the rows of each of ``statements``."""
+        """PostgreSQL: the queued statements (in call order, the queued INSERTs last),
+        then ``statements``, in one message; the rows of each of ``statements``."""
         head, self._ahead = self._ahead, []
         if self._pending:
             head.append(self._with_pending("SELECT 1", []))
@@ -298,6 +298,7 @@ class SqlAirspaceTx:
         if not self._postgres:
             self._exec(sql, params)
             return
+        self._check_queueable()
         if self._pending:
             self._ahead.append(self._with_pending("SELECT 1", []))
         self._ahead.append((sql, params))
@@ -306,9 +307,18 @@ class SqlAirspaceTx:
 
     def _defer(self, sql: str, params: list[Any]) -> None:
         """Queue a data-modifying statement whose result nobody reads (PostgreSQL)."""
+        self._check_queueable()
         if len(self._pending) >= MAX_DEFERRED:  # bulk writers (imports) flush as they go
             self.flush()
         self._pending.append((sql, params))
+
+    def _check_queueable(self) -> None:
+        """A queued write must belong to an open write transaction: a read transaction's
+        statements commit one by one, and after a COMMIT nothing may follow."""
+        if not self._write:
+            raise RuntimeError("a read transaction may not write")
+        if self._batch.commit_sent:
+            raise RuntimeError("this transaction was committed: no statement may follow")
 
     def flush(self) -> None:
         """Send the queued statements (PostgreSQL) in one round trip."""

@@ -40,6 +40,10 @@ MAX_PREPARED = 256
 
 _PLACEHOLDER = re.compile(r"\?")
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK
+# invalid_sql_statement_name (no such prepared statement), duplicate_prepared_statement:
+# the registry and the server disagree; the next message starts with DEALLOCATE ALL, so
+# running the transaction again is safe and succeeds.
+LOST_STATEMENT_CODES = frozenset({"26000", "42P05"})
 _INF = float("inf")
 
 
@@ -176,13 +180,20 @@ class Batch:
         # pool fails, and must be safe to run again, which it would not be if it could
         # have held a COMMIT that landed.
         commit = commit and self.in_transaction
-        message = head + (["BEGIN"] if began else []) + body + (["COMMIT"] if commit else [])
+        # READ COMMITTED whatever the server's default: a statement sent after a lock wait
+        # must take its own snapshot, after the wait (the DSS's key check relies on it).
+        # BEGIN comes first: an isolation level cannot be set once a PREPARE has run, and
+        # PREPARE is not undone by a rollback.
+        opening = ["BEGIN ISOLATION LEVEL READ COMMITTED"] if began else []
+        message = opening + head + body + (["COMMIT"] if commit else [])
         if commit:
             self.commit_sent = True
         try:
             self._cursor.execute("; ".join(message), prepare=False)
-        except BaseException:
-            if head:
+        except BaseException as exc:
+            # Which PREPAREs of a failed message ran is unknown; and a statement the server
+            # lost (DISCARD ALL or DEALLOCATE from elsewhere) would fail on every later use.
+            if head or getattr(exc, "sqlstate", None) in LOST_STATEMENT_CODES:
                 prepared.unknown = True
             raise  # ``rollback`` looks at the connection's own transaction status
         self.in_transaction = not commit and (began or self.in_transaction)
