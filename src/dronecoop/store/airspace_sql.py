@@ -354,11 +354,6 @@ class SqlAirspaceTx:
         if not self._batch.commit_sent:
             self._batch.commit()  # no-op outside a transaction
 
-    @property
-    def commit_sent(self) -> bool:
-        """Whether this transaction's COMMIT went out with its last statement."""
-        return self._postgres and self._batch.commit_sent
-
     # -- audit ---------------------------------------------------------------------------
     def audit(self, event: AuditEvent) -> None:
         """Record ``event`` for the audit chain, committed with this transaction.
