@@ -347,13 +347,6 @@ class SqlAirspaceTx:
         """
         return _Rows(self._send([self._with_pending(sql, params)], commit=commit)[0])
 
-    def commit(self) -> None:
-        """PostgreSQL: send what is still queued, with the COMMIT where it may ride."""
-        if self._ahead or self._pending:
-            self._send([], commit=True)
-        if not self._batch.commit_sent:
-            self._batch.commit()  # no-op outside a transaction
-
     # -- audit ---------------------------------------------------------------------------
     def audit(self, event: AuditEvent) -> None:
         """Record ``event`` for the audit chain, committed with this transaction.
@@ -367,19 +360,24 @@ class SqlAirspaceTx:
             self._audit.append(event)
 
     def finish(self) -> None:
-        """Before commit: write the audit events and send every queued statement.
+        """End the work: PostgreSQL sends what is still queued with the COMMIT (where it
+        may ride); SQLite writes the audit events, its caller then commits.
 
         Events go to ``audit_pending``, which takes no lock any other writer wants; the
         sealer (``SqlAuditLog.seal``) links them into the chain moments later. Linking
         here instead would make every audited write in the database queue on the chain's
         head row until its commit was flushed to disk.
         """
+        if self._postgres:
+            if self._ahead or self._pending:
+                self._send([], commit=True)
+            if not self._batch.commit_sent:
+                self._batch.commit()  # no-op outside a transaction
+            return
         for event in self._audit:
             values = list(audit_values(event))
             self._exec(_audit_insert_sql(len(values)), values)
         self._audit.clear()
-        if not self._postgres:
-            self.flush()  # PostgreSQL: ``commit`` sends the queue with the COMMIT
 
     def _in(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
         """``column IN values`` as SQL and parameters for this driver."""
@@ -871,7 +869,6 @@ class SqlAirspaceStore:
                 tx = SqlAirspaceTx(conn, postgres=True, batch=batch, write=write)
                 result = work(tx)
                 tx.finish()
-                tx.commit()
             except BaseException as exc:
                 if conn.broken or conn.closed:
                     # The server dropped it (restart, idle timeout): so it likely did its
