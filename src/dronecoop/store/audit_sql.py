@@ -18,7 +18,14 @@ from sqlalchemy import Connection, text
 
 from dronecoop.airspace.model import from_us, to_us
 from dronecoop.store.engine import SqlRepository, is_sqlite, write_transaction
-from dronecoop.trust.audit import AuditEntry, AuditEvent, chain, digest_of, event_digest
+from dronecoop.trust.audit import (
+    AuditEntry,
+    AuditEvent,
+    chain,
+    digest_of,
+    event_fields,
+    stored_event_digest,
+)
 from dronecoop.trust.errors import AuditChainError
 
 AUDIT_COLUMNS = "at_us, partner, actor, action, target_kind, target_id, before_digest, after_digest"
@@ -29,16 +36,7 @@ _NAMES = [c.strip() for c in AUDIT_COLUMNS.split(",")]
 
 def audit_values(event: AuditEvent) -> tuple[Any, ...]:
     """The values of ``AUDIT_COLUMNS`` for ``event``."""
-    return (
-        to_us(event.at),
-        event.partner,
-        event.actor,
-        event.action,
-        event.target_kind,
-        event.target_id,
-        event.before_digest,
-        event.after_digest,
-    )
+    return (to_us(event.at), *event_fields(event))
 
 
 def _event(row: Any) -> AuditEvent:
@@ -114,7 +112,13 @@ class SqlAuditLog(SqlRepository):
         return cls(url)
 
     def seal(self, max_events: int = SEAL_BATCH) -> int:
-        """Link up to ``max_events`` pending events into the chain; return how many."""
+        """Link up to ``max_events`` pending events into the chain; return how many.
+
+        The rows are digested as read (``stored_event_digest``); on PostgreSQL they then
+        move server-side, one ``INSERT ... SELECT`` joined to their sequence numbers and
+        hashes sent as arrays, instead of an INSERT each: a seal of 1,000 events cost
+        ~18 ms of this process's CPU (and as many statements on the server) before.
+        """
         if not self.pending():  # a read: idle sealers and readers take no writer lock
             return 0
         with write_transaction(self._engine, self._url) as conn:
@@ -124,35 +128,42 @@ class SqlAuditLog(SqlRepository):
             ).first()
             if head is None:
                 raise AuditChainError("the audit chain's head row is gone: not sealing")
-            rows = conn.execute(
-                text(
-                    f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
-                    f"ORDER BY id LIMIT {int(max_events)}"
-                )
-            ).all()
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(
+                f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
+                f"ORDER BY id LIMIT {int(max_events)}"
+            )
+            rows = cursor.fetchall()
             if not rows:
                 return 0
             seq, previous = int(head[0]), bytes(head[1])
-            sealed = []
+            ids, seqs, hashes = [], [], []
             for row in rows:
-                seq, previous = seq + 1, chain(previous, event_digest(_event(row[1:])))
-                sealed.append((seq, previous, *row[1:]))
-            # The driver's own executemany (psycopg pipelines it): a third of the CPU of
-            # SQLAlchemy's, on a path that runs for every audited write.
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            marks = ", ".join(["?" if self._sqlite else "%s"] * (2 + len(_NAMES)))
-            cursor.executemany(
-                f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) VALUES ({marks})",  # noqa: S608
-                sealed,
-            )
-            ids = [int(r[0]) for r in rows]
+                seq, previous = seq + 1, chain(previous, stored_event_digest(*row[1:]))
+                ids.append(row[0])
+                seqs.append(seq)
+                hashes.append(previous)
             if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
+                marks = ", ".join("?" * (2 + len(_NAMES)))
+                cursor.executemany(
+                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) VALUES ({marks})",  # noqa: S608
+                    [(s, h, *row[1:]) for s, h, row in zip(seqs, hashes, rows, strict=True)],
+                )
                 conn.execute(text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]})
             else:  # exactly these: a lower id may commit between our read and this
-                conn.execute(
-                    text("DELETE FROM audit_pending WHERE id = ANY(CAST(:ids AS bigint[]))"),
-                    {"ids": ids},
+                columns = ", ".join(f"p.{name}" for name in _NAMES)
+                cursor.execute(
+                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "  # noqa: S608
+                    f"SELECT s.seq, s.hash, {columns} FROM unnest("
+                    "%s::bigint[], %s::bigint[], %s::bytea[]) AS s(id, seq, hash) "
+                    "JOIN audit_pending p ON p.id = s.id",
+                    (ids, seqs, hashes),
                 )
+                if cursor.rowcount != len(ids):  # only sealers delete, under the head's lock
+                    raise AuditChainError(
+                        f"{len(ids) - cursor.rowcount} pending events vanished while sealing"
+                    )
+                cursor.execute("DELETE FROM audit_pending WHERE id = ANY(%s)", (ids,))
             conn.execute(
                 text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
                 {"seq": seq, "hash": previous},
