@@ -204,6 +204,9 @@ class Result:
     cpu_db: float = 0.0
     cpu_wrk: float = 0.0
     cpu_other: float = 0.0
+    # A paced row measured several times (--paced-runs): every run's p95, in run order;
+    # the row's other figures are those of the run with the median p95.
+    p95_runs_ms: list[float] = field(default_factory=list)
 
 
 # Cores busy outside the server, its database backends and wrk above which a row is noisy.
@@ -837,6 +840,23 @@ def measure_one(
     raise RuntimeError(f"the server kept stopping during {workload.name}; see {server.log_path}")
 
 
+def measure_again(
+    cfg: LoadConfig, server: Server, url: str, workload: Workload, size: int, console: Console
+) -> Result:
+    """Another run of a create workload, on the same live intents as the first."""
+    if workload.script == "create.lua":
+        remove_traffic(url)
+    return measure_one(cfg, server, url, workload, size, None, console)
+
+
+def median_run(runs: list[Result]) -> Result:
+    """The run with the median p95 (the worse middle one of an even count), holding every
+    run's p95; the goal holds only if it holds for that run."""
+    chosen = sorted(runs, key=lambda r: r.p95_ms)[len(runs) // 2]
+    chosen.p95_runs_ms = [r.p95_ms for r in runs]
+    return chosen
+
+
 def measure(
     store: str,
     size: int,
@@ -878,13 +898,27 @@ def measure(
                     slug = re.sub(r"[^\w@.-]+", "-", workload.name)  # '@1000/s' is no folder
                     prof = args.profile / f"{store}-{size}-{slug}"
                 result = measure_one(cfg, server, url, workload, size, prof, console)
+                if workload.rate and args.paced_runs > 1:
+                    result = median_run(
+                        [result]
+                        + [
+                            measure_again(cfg, server, url, workload, size, console)
+                            for _ in range(args.paced_runs - 1)
+                        ]
+                    )
                 if workload is HEALTHZ:
                     healthz_rps = result.rps
                 elif healthz_rps:
                     result.vs_healthz = result.rps / healthz_rps
                 results.append(result)
+                runs = (
+                    f" (median of {', '.join(f'{p:.1f}' for p in result.p95_runs_ms)})"
+                    if len(result.p95_runs_ms) > 1
+                    else ""
+                )
                 console.print(
                     f"  {workload.name:20} {result.rps:7,.0f} req/s  p95 {result.p95_ms:6.1f} ms"
+                    f"{runs}"
                     f"  2xx {result.ok_2xx:,}  409 {result.conflict_409:,}  other {result.other:,}"
                     f"  cores srv {result.cpu_server:.1f} db {result.cpu_db:.1f} "
                     f"wrk {result.cpu_wrk:.1f} other {result.cpu_other:.1f}"
@@ -925,12 +959,15 @@ def table(results: list[Result], cfg: LoadConfig, args: argparse.Namespace) -> T
         "that rate (rows @N/s: N requests/s offered on a fixed schedule over up to "
         f"{PACED_CONNECTIONS} connections, which must be kept up with, >= {KEPT_UP:.0%}). "
         f"Flat out, latency is the {cfg.connections} connections' queue: "
-        "p50 ~ connections / throughput.",
+        "p50 ~ connections / throughput. p95 runs: a paced row runs --paced-runs times "
+        "(one run's p95 varies several-fold on a shared VM); it shows its median run, "
+        "judged on that run.",
     )
     for name in ("store", "live", "workload"):
         t.add_column(name)
     for name in (
-        "req/s", "p50 ms", "p95 ms", "p99 ms", "2xx", "409", "other", "vs healthz", "vs InterUSS"
+        "req/s", "p50 ms", "p95 ms", "p95 runs", "p99 ms", "2xx", "409", "other",
+        "vs healthz", "vs InterUSS",
     ):  # fmt: skip
         t.add_column(name, justify="right")
     t.add_column("goal", justify="center")
@@ -949,6 +986,11 @@ def table(results: list[Result], cfg: LoadConfig, args: argparse.Namespace) -> T
             f"{r.rps:,.0f}",
             f"{r.p50_ms:.1f}",
             f"{r.p95_ms:.1f}",
+            (
+                f"{min(r.p95_runs_ms):.1f}-{max(r.p95_runs_ms):.1f}"
+                if len(r.p95_runs_ms) > 1
+                else "—"
+            ),
             f"{r.p99_ms:.1f}",
             fmt_int(r.ok_2xx),
             fmt_int(r.conflict_409),
@@ -1009,6 +1051,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cli: `dronecoop serve` (default); uvicorn: `python -m uvicorn "
         "dronecoop.app:create_app --factory --no-access-log`",
     )
+    p.add_argument(
+        "--paced-runs",
+        type=int,
+        default=3,
+        help="runs of each paced (@N/s) row; its figures are the median-p95 run's (3): one "
+        "run's p95 varies several-fold on a shared VM",
+    )
     p.add_argument("--pg-url", help="PostgreSQL superuser URL (default: DRONECOOP_TEST_PG_URL)")
     p.add_argument(
         "--workloads",
@@ -1031,7 +1080,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.duration = "1000", 3.0
+        args.sizes, args.duration, args.paced_runs = "1000", 3.0, 1
+    if args.paced_runs < 1:
+        p.error("--paced-runs must be at least 1")
     args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in args.stores:
         if store not in ("sqlite", "postgres"):
