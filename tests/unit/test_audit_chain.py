@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dronecoop.airspace.model import from_us
 from dronecoop.store.audit_sql import AUDIT_COLUMNS, audit_values
 from dronecoop.trust.audit import (
     GENESIS,
@@ -178,6 +179,22 @@ def test_an_event_digest_is_the_one_chains_sealed_earlier_hold() -> None:
 @given(audit_events())
 def test_an_event_read_back_as_stored_values_digests_as_the_event_did(ev: AuditEvent) -> None:
     # The sealer digests rows as read, the verifier events rebuilt from them: both must agree.
+    assert stored_event_digest(*audit_values(ev)) == event_digest(ev)
+
+
+@given(st.integers(min_value=-(2**55), max_value=253_402_300_799_999_999))  # to 9999-12-31
+def test_a_stored_time_digests_as_the_event_rebuilt_from_it_at_any_date(at_us: int) -> None:
+    # Far from the epoch a float timestamp loses the microsecond; the integer must not.
+    ev = AuditEvent(
+        partner="rok-army",
+        actor="planner-7",
+        action="dss.operational_intent.create",
+        target_kind="operational_intent",
+        target_id="id-7",
+        before_digest=None,
+        after_digest="ab" * 32,
+        at=from_us(at_us),
+    )
     assert stored_event_digest(*audit_values(ev)) == event_digest(ev)
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from dronecoop.airspace.model import to_us
+
 GENESIS = bytes(32)
 
 
@@ -56,8 +58,13 @@ def digest_of(value: Any) -> str:
 
 
 def event_digest(event: AuditEvent) -> bytes:
-    """SHA-256 of the event's canonical JSON, its time as integer microseconds UTC."""
-    return stored_event_digest(round(event.at.timestamp() * 1_000_000), *event_fields(event))
+    """SHA-256 of the event's canonical JSON, its time as integer microseconds UTC.
+
+    The microseconds are counted exactly (``to_us``), as the audit tables store them: the
+    float ``timestamp() * 1e6`` used before agrees only up to ~2^51 us (the 2040s), and
+    the sealer digests the stored integer. Chains sealed so far are unchanged.
+    """
+    return stored_event_digest(to_us(event.at), *event_fields(event))
 
 
 def event_fields(
