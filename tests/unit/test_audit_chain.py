@@ -158,10 +158,8 @@ def test_digests_do_not_depend_on_key_or_set_order(value: object, same: object) 
     assert digest_of(value) == digest_of(same)
 
 
-def test_an_event_digest_is_the_one_chains_sealed_earlier_hold() -> None:
-    # Pinned (the value the implementation before the orjson fast path gave): a change to
-    # how events are digested would break every chain already sealed.
-    ev = AuditEvent(
+def planner_event(at: datetime) -> AuditEvent:
+    return AuditEvent(
         partner="rok-army",
         actor="planner-7",
         action="dss.operational_intent.create",
@@ -169,8 +167,14 @@ def test_an_event_digest_is_the_one_chains_sealed_earlier_hold() -> None:
         target_id="id-7",
         before_digest=None,
         after_digest="ab" * 32,
-        at=datetime(2030, 5, 1, 9, 0, 0, 123456, tzinfo=UTC),
+        at=at,
     )
+
+
+def test_an_event_digest_is_the_one_chains_sealed_earlier_hold() -> None:
+    # Pinned (the value the implementation before the orjson fast path gave): a change to
+    # how events are digested would break every chain already sealed.
+    ev = planner_event(datetime(2030, 5, 1, 9, 0, 0, 123456, tzinfo=UTC))
     assert event_digest(ev).hex() == (
         "d2190c722eb36fd9df3ed294d72e0e32926d0b7402f153bbf055ed213626b10a"
     )
@@ -185,16 +189,7 @@ def test_an_event_read_back_as_stored_values_digests_as_the_event_did(ev: AuditE
 @given(st.integers(min_value=-(2**55), max_value=253_402_300_799_999_999))  # to 9999-12-31
 def test_a_stored_time_digests_as_the_event_rebuilt_from_it_at_any_date(at_us: int) -> None:
     # Far from the epoch a float timestamp loses the microsecond; the integer must not.
-    ev = AuditEvent(
-        partner="rok-army",
-        actor="planner-7",
-        action="dss.operational_intent.create",
-        target_kind="operational_intent",
-        target_id="id-7",
-        before_digest=None,
-        after_digest="ab" * 32,
-        at=from_us(at_us),
-    )
+    ev = planner_event(from_us(at_us))
     assert stored_event_digest(*audit_values(ev)) == event_digest(ev)
 
 
