@@ -1056,7 +1056,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=3,
         help="runs of each paced (@N/s) row; its figures are the median-p95 run's (3): one "
-        "run's p95 varies several-fold on a shared VM",
+        "run's p95 varies several-fold on a shared VM (--profile records the first run)",
     )
     p.add_argument("--pg-url", help="PostgreSQL superuser URL (default: DRONECOOP_TEST_PG_URL)")
     p.add_argument(

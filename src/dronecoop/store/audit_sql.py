@@ -10,6 +10,7 @@ every ``DRONECOOP_AUDIT_SEAL_INTERVAL_S`` (and before serving entries).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -128,47 +129,50 @@ class SqlAuditLog(SqlRepository):
             ).first()
             if head is None:
                 raise AuditChainError("the audit chain's head row is gone: not sealing")
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(
-                f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
-                f"ORDER BY id LIMIT {int(max_events)}"
-            )
-            rows = cursor.fetchall()
-            if not rows:
-                return 0
-            seq, previous = int(head[0]), bytes(head[1])
-            ids, seqs, hashes = [], [], []
-            for row in rows:
-                seq, previous = seq + 1, chain(previous, stored_event_digest(*row[1:]))
-                ids.append(row[0])
-                seqs.append(seq)
-                hashes.append(previous)
-            if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
-                marks = ", ".join("?" * (2 + len(_NAMES)))
-                cursor.executemany(
-                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) VALUES ({marks})",  # noqa: S608
-                    [(s, h, *row[1:]) for s, h, row in zip(seqs, hashes, rows, strict=True)],
-                )
-                conn.execute(text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]})
-            else:  # exactly these: a lower id may commit between our read and this
-                columns = ", ".join(f"p.{name}" for name in _NAMES)
+            dbapi = conn.connection.dbapi_connection
+            with contextlib.closing(dbapi.cursor()) as cursor:  # type: ignore[union-attr]
                 cursor.execute(
-                    f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "  # noqa: S608
-                    f"SELECT s.seq, s.hash, {columns} FROM unnest("
-                    "%s::bigint[], %s::bigint[], %s::bytea[]) AS s(id, seq, hash) "
-                    "JOIN audit_pending p ON p.id = s.id",
-                    (ids, seqs, hashes),
+                    f"SELECT id, {AUDIT_COLUMNS} FROM audit_pending "  # noqa: S608 - constant SQL
+                    f"ORDER BY id LIMIT {int(max_events)}"
                 )
-                if cursor.rowcount != len(ids):  # only sealers delete, under the head's lock
-                    raise AuditChainError(
-                        f"{len(ids) - cursor.rowcount} pending events vanished while sealing"
+                rows = cursor.fetchall()
+                if not rows:
+                    return 0
+                seq, previous = int(head[0]), bytes(head[1])
+                ids, seqs, hashes = [], [], []
+                for row in rows:
+                    seq, previous = seq + 1, chain(previous, stored_event_digest(*row[1:]))
+                    ids.append(row[0])
+                    seqs.append(seq)
+                    hashes.append(previous)
+                if self._sqlite:  # the one writer: every pending row is in ``rows``'s range
+                    marks = ", ".join("?" * (2 + len(_NAMES)))
+                    cursor.executemany(
+                        f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) VALUES ({marks})",  # noqa: S608
+                        [(s, h, *row[1:]) for s, h, row in zip(seqs, hashes, rows, strict=True)],
                     )
-                cursor.execute("DELETE FROM audit_pending WHERE id = ANY(%s)", (ids,))
-            conn.execute(
-                text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
-                {"seq": seq, "hash": previous},
-            )
-            return len(rows)
+                    conn.execute(
+                        text("DELETE FROM audit_pending WHERE id <= :last"), {"last": ids[-1]}
+                    )
+                else:  # exactly these: a lower id may commit between our read and this
+                    columns = ", ".join(f"p.{name}" for name in _NAMES)
+                    cursor.execute(
+                        f"INSERT INTO audit_log (seq, hash, {AUDIT_COLUMNS}) "  # noqa: S608
+                        f"SELECT s.seq, s.hash, {columns} FROM unnest("
+                        "%s::bigint[], %s::bigint[], %s::bytea[]) AS s(id, seq, hash) "
+                        "JOIN audit_pending p ON p.id = s.id",
+                        (ids, seqs, hashes),
+                    )
+                    if cursor.rowcount != len(ids):  # only sealers delete, under the head's lock
+                        raise AuditChainError(
+                            f"{len(ids) - cursor.rowcount} pending events vanished while sealing"
+                        )
+                    cursor.execute("DELETE FROM audit_pending WHERE id = ANY(%s)", (ids,))
+                conn.execute(
+                    text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"),
+                    {"seq": seq, "hash": previous},
+                )
+                return len(rows)
 
     def pending(self) -> int:
         """Events written but not sealed yet."""
