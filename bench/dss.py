@@ -349,8 +349,46 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")  # noqa: S108 - where libpq looks
+
+
+def local_socket_dir(url: str) -> str | None:
+    """The folder of PostgreSQL's Unix socket, if ``url``'s server runs on this machine."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if "host" in parsed.query:  # already a socket (or a host list): leave it alone
+        return None
+    if parsed.host not in _LOCAL_HOSTS:
+        return None
+    port = parsed.port or 5432
+    return next((d for d in _SOCKET_DIRS if Path(d, f".s.PGSQL.{port}").exists()), None)
+
+
+def server_url(url: str, transport: str) -> tuple[str, str]:
+    """``url`` as the server should use it, and how it reaches PostgreSQL: over the local
+    Unix socket where ``transport`` is 'unix', or 'auto' and there is one (a co-located
+    deployment's natural choice: 10-15 % less CPU a create than loopback TCP, both sides)."""
+    from sqlalchemy.engine import make_url
+
+    if transport == "tcp":
+        return url, "TCP"
+    directory = local_socket_dir(url)
+    if directory is None:
+        if transport == "unix":
+            raise SystemExit(f"--pg-transport unix: no local PostgreSQL socket for {url}")
+        return url, "TCP"
+    parsed = make_url(url)
+    query = {"host": directory, "port": str(parsed.port or 5432)}
+    socket_url = parsed._replace(host=None, port=None).set(query=query)  # set() keeps None
+    return socket_url.render_as_string(hide_password=False), "Unix socket"
+
+
 @contextlib.contextmanager
-def database(store: str, size: int, workdir: Path, pg_url: str | None) -> Iterator[str]:
+def database(
+    store: str, size: int, workdir: Path, pg_url: str | None, transport: str = "tcp"
+) -> Iterator[str]:
     """A fresh, empty database URL for one (store, size); removed afterwards."""
     if store == "sqlite":
         path = workdir / f"dss-{size}.sqlite3"
@@ -369,7 +407,8 @@ def database(store: str, size: int, workdir: Path, pg_url: str | None) -> Iterat
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+        url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+        yield server_url(url, transport)[0]
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -867,7 +906,7 @@ def measure(
     console: Console,
 ) -> list[Result]:
     results: list[Result] = []
-    with database(store, size, workdir, args.pg_url) as url:
+    with database(store, size, workdir, args.pg_url, args.pg_transport) as url:
         load = os.getloadavg()[0]
         console.print(
             f"[bold]{store}[/bold], {size:,} live intents: preloading… (load average {load:.1f})"
@@ -943,7 +982,8 @@ def measure(
 def table(results: list[Result], cfg: LoadConfig, args: argparse.Namespace) -> Table:
     t = Table(
         title=f"dronecoop DSS over HTTP — wrk -t{cfg.threads} -c{cfg.connections}, "
-        f"{cfg.duration_s:g} s per row, {os.cpu_count()} CPUs; PostgreSQL with "
+        f"{cfg.duration_s:g} s per row, {os.cpu_count()} CPUs; PostgreSQL "
+        f"(over {getattr(args, 'pg_via', 'TCP')}) with "
         f"{args.pg_workers} workers, SQLite with 1; server: "
         + ("dronecoop serve" if args.launcher == "cli" else "uvicorn, no access log"),
         caption="non-overlap: each request in its own area; overlap: one area, disjoint time "
@@ -1058,6 +1098,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="runs of each paced (@N/s) row; its figures are the median-p95 run's (3): one "
         "run's p95 varies several-fold on a shared VM (--profile records the first run)",
     )
+    p.add_argument(
+        "--pg-transport",
+        choices=("auto", "unix", "tcp"),
+        default="auto",
+        help="how the server reaches PostgreSQL: auto = its Unix socket when the URL names "
+        "this machine and the socket exists, else TCP (auto)",
+    )
     p.add_argument("--pg-url", help="PostgreSQL superuser URL (default: DRONECOOP_TEST_PG_URL)")
     p.add_argument(
         "--workloads",
@@ -1117,6 +1164,11 @@ def main(argv: list[str] | None = None) -> int:
             duration_s=args.duration,
             key=key,
             profile_mode=args.profile_mode,
+        )
+        args.pg_via = (
+            server_url(pg_admin_url(args.pg_url), args.pg_transport)[1]
+            if "postgres" in args.stores
+            else "-"
         )
         try:
             for store in args.stores:

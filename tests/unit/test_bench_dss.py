@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+from bench import dss
 from bench.dss import Result, median_run, parse_args
+from sqlalchemy.engine import make_url
 
 
 def run(p95_ms: float) -> Result:
@@ -37,3 +42,21 @@ def test_an_even_number_of_runs_is_judged_on_the_worse_middle_run() -> None:
 def test_a_quick_run_measures_each_paced_row_once() -> None:
     assert parse_args(["--quick"]).paced_runs == 1
     assert parse_args([]).paced_runs == 3
+
+
+def test_the_server_reaches_a_local_postgresql_through_its_socket_when_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".s.PGSQL.5433").touch()
+    monkeypatch.setattr(dss, "_SOCKET_DIRS", (str(tmp_path),))
+    url, via = dss.server_url("postgresql://postgres@127.0.0.1:5433/db", "auto")
+    assert via == "Unix socket"
+    assert make_url(url).query == {"host": str(tmp_path), "port": "5433"}
+    assert make_url(url).host is None
+    assert make_url(url).database == "db"
+    # A remote server, or TCP asked for, keeps the URL as it was.
+    remote = "postgresql://postgres@db.example:5433/db"
+    assert dss.server_url(remote, "auto") == (remote, "TCP")
+    assert dss.server_url("postgresql://postgres@127.0.0.1:5433/db", "tcp")[1] == "TCP"
+    with pytest.raises(SystemExit, match="no local PostgreSQL socket"):
+        dss.server_url("postgresql://postgres@127.0.0.1:5999/db", "unix")
