@@ -117,8 +117,8 @@ class SqlAuditLog(SqlRepository):
 
         The rows are digested as read (``stored_event_digest``); on PostgreSQL they then
         move server-side, one ``INSERT ... SELECT`` joined to their sequence numbers and
-        hashes sent as arrays, instead of an INSERT each: a seal of 1,000 events cost
-        ~18 ms of this process's CPU (and as many statements on the server) before.
+        hashes sent as arrays, instead of an INSERT each (``bench/audit.py``: 16.2 -> 6.7 us
+        of the sealing thread's CPU an event, and 2 statements instead of one an event).
         """
         if not self.pending():  # a read: idle sealers and readers take no writer lock
             return 0

@@ -60,9 +60,10 @@ def digest_of(value: Any) -> str:
 def event_digest(event: AuditEvent) -> bytes:
     """SHA-256 of the event's canonical JSON, its time as integer microseconds UTC.
 
-    The microseconds are counted exactly (``to_us``), as the audit tables store them: the
-    float ``timestamp() * 1e6`` used before agrees only up to ~2^51 us (the 2040s), and
-    the sealer digests the stored integer. Chains sealed so far are unchanged.
+    The microseconds are counted exactly (``to_us``), as the audit tables store them and
+    the sealer digests them. The float ``timestamp() * 1e6`` used before is exact only
+    up to 2^51 us (2041) in theory, and drifts in practice before ~1898 and from ~2090:
+    chains sealed with it hash the same for every event stamped between those years.
     """
     return stored_event_digest(to_us(event.at), *event_fields(event))
 
